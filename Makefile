@@ -1,0 +1,48 @@
+# kpiml: every target creates .venv with locked versions first, so a fresh clone needs only
+# Python 3.11, pip and make.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.9
+DEMO_DIR ?= demo-out
+
+.PHONY: install install-dev demo test bench lint clean
+
+$(BIN)/uv:
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "kpiml needs $(PYTHON) on PATH (set PYTHON=... to use another 3.11 interpreter)"; exit 2; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet "uv==$(UV_VERSION)"
+
+$(VENV)/.runtime-installed: requirements/runtime.lock pyproject.toml | $(BIN)/uv
+	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements/runtime.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	@rm -f $(VENV)/.dev-installed
+	@touch $@
+
+$(VENV)/.dev-installed: requirements/dev.lock pyproject.toml | $(BIN)/uv
+	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements/dev.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	@touch $@ $(VENV)/.runtime-installed
+
+install: $(VENV)/.runtime-installed
+
+install-dev: $(VENV)/.dev-installed
+
+demo: install
+	$(BIN)/python examples/make_demo_data.py examples/telco_churn.csv
+	$(BIN)/kpiml plan examples/telco_churn.csv --target churn --positive Yes --out $(DEMO_DIR)
+	@echo
+	@echo "The plan is in $(DEMO_DIR)/plan.md, the editable spec in $(DEMO_DIR)/kpiml.yaml."
+
+test: install-dev
+	bash scripts/test.sh
+
+bench: install-dev
+	$(BIN)/python bench/run.py
+
+lint: install-dev
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .mypy_cache .ruff_cache
