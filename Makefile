@@ -29,7 +29,6 @@ install: $(VENV)/.runtime-installed
 install-dev: $(VENV)/.dev-installed
 
 demo: install
-	$(BIN)/python examples/make_demo_data.py examples/telco_churn.csv
 	$(BIN)/kpiml plan examples/telco_churn.csv --target churn --positive Yes --out $(DEMO_DIR)
 	@echo
 	@echo "The plan is in $(DEMO_DIR)/plan.md, the editable spec in $(DEMO_DIR)/kpiml.yaml."
