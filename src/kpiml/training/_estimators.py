@@ -1,0 +1,151 @@
+"""Fitted model adapters: one `predict` shape for every library, and a safe file format each.
+
+Classifiers return a probability matrix (rows x classes) and regressors a vector, so the
+search, blending and calibration never ask which library made a prediction. Boosters are
+kept as native LightGBM / XGBoost boosters (saved in their own text/JSON formats); every
+other estimator is an sklearn object saved with skops. No arbitrary pickle is involved.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.validation import check_is_fitted
+
+
+def _as_matrix(p: np.ndarray, problem: str) -> np.ndarray:
+    if problem == "regression":
+        return np.asarray(p, dtype="float64").ravel()
+    p = np.asarray(p, dtype="float64")
+    return np.column_stack([1 - p, p]) if p.ndim == 1 else p
+
+
+class Fitted:
+    """Interface of a fitted model: `predict(X)`, `rounds` (boosting iterations) and persistence."""
+
+    format = "abstract"
+    suffix = ""
+    rounds: int | None = None
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def save(self, path: Path) -> None:
+        raise NotImplementedError
+
+
+class SklearnFitted(Fitted):
+    format = "skops"
+    suffix = ".skops"
+
+    def __init__(self, estimator: Any, problem: str) -> None:
+        self.estimator = estimator
+        self.problem = problem
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        if self.problem == "regression":
+            return _as_matrix(self.estimator.predict(X), self.problem)
+        return _as_matrix(self.estimator.predict_proba(X), self.problem)
+
+    def save(self, path: Path) -> None:
+        import skops.io as sio
+
+        sio.dump(self.estimator, path)
+
+
+class LightGBMFitted(Fitted):
+    format = "lightgbm"
+    suffix = ".txt"
+
+    def __init__(self, booster: Any, problem: str, rounds: int | None = None) -> None:
+        self.booster = booster
+        self.problem = problem
+        self.rounds = rounds or booster.current_iteration()
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return _as_matrix(self.booster.predict(X, num_iteration=self.rounds), self.problem)
+
+    def save(self, path: Path) -> None:
+        self.booster.save_model(str(path), num_iteration=self.rounds)
+
+    @classmethod
+    def load(cls, path: Path, problem: str) -> LightGBMFitted:
+        import lightgbm as lgb
+
+        return cls(lgb.Booster(model_file=str(path)), problem)
+
+
+class XGBoostFitted(Fitted):
+    format = "xgboost"
+    suffix = ".json"
+
+    def __init__(self, booster: Any, problem: str, rounds: int | None = None) -> None:
+        self.booster = booster
+        self.problem = problem
+        self.rounds = rounds or booster.num_boosted_rounds()
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        import xgboost as xgb
+
+        return _as_matrix(self.booster.predict(xgb.DMatrix(X), iteration_range=(0, self.rounds)), self.problem)
+
+    def save(self, path: Path) -> None:
+        self.booster[: self.rounds].save_model(str(path))
+
+    @classmethod
+    def load(cls, path: Path, problem: str) -> XGBoostFitted:
+        import xgboost as xgb
+
+        booster = xgb.Booster()
+        booster.load_model(str(path))
+        return cls(booster, problem)
+
+
+def load_fitted(fmt: str, path: Path, problem: str, trusted: list[str]) -> Fitted:
+    """Rebuild a fitted model from its file; skops files only with the listed trusted types."""
+    if fmt == LightGBMFitted.format:
+        return LightGBMFitted.load(path, problem)
+    if fmt == XGBoostFitted.format:
+        return XGBoostFitted.load(path, problem)
+    import skops.io as sio
+
+    return SklearnFitted(sio.load(path, trusted=trusted), problem)
+
+
+class MarginClassifier(ClassifierMixin, BaseEstimator):
+    """An SVM whose margins are mapped to probabilities by a logistic fit on the training rows.
+
+    `SVC(probability=True)` runs a 5-fold Platt scaling, six fits in all; this takes one. The
+    probabilities are only roughly calibrated, which is enough because kpiml calibrates the
+    final (possibly blended) model on out-of-fold predictions anyway.
+    """
+
+    def __init__(self, C: float = 1.0, gamma: float | str = "scale", max_iter: int = -1, random_state: int = 0) -> None:
+        self.C = C
+        self.gamma = gamma
+        self.max_iter = max_iter
+        self.random_state = random_state
+
+    def fit(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> MarginClassifier:
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.svm import SVC
+
+        self.svc_ = SVC(C=self.C, gamma=self.gamma, max_iter=self.max_iter, cache_size=500, random_state=self.random_state)
+        self.svc_.fit(X, y, sample_weight=sample_weight)
+        self.link_ = LogisticRegression(C=1.0).fit(self._margin(X), y)
+        self.classes_ = self.svc_.classes_
+        return self
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        check_is_fitted(self, "link_")
+        return self.link_.predict_proba(self._margin(X))
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+    def _margin(self, X: np.ndarray) -> np.ndarray:
+        margin = self.svc_.decision_function(X)
+        return margin.reshape(-1, 1) if margin.ndim == 1 else margin

@@ -1,0 +1,316 @@
+"""Train a model from a spec and a cleaned frame, within a wall-clock budget.
+
+Order matters for honesty: the hold-out is split off first and touched once, after the
+search, blend and calibration were chosen on out-of-fold predictions of the rest. The
+shipped model is then refitted on every row (hold-out included) when the remaining time
+allows it, else the fold models are averaged.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from kpiml.errors import KpimlError
+from kpiml.evaluation.metrics import DEFAULT_PRIMARY, Scorer, evaluate, get_scorer
+from kpiml.features._transformers import coerce_column
+from kpiml.spec import Spec
+from kpiml.training._blend import Blend, combine, select_blend
+from kpiml.training._calibration import ProbabilityCalibrator, choose_calibration
+from kpiml.training._candidates import REGISTRY, Task, candidates_for
+from kpiml.training._folds import FoldCache
+from kpiml.training._model import KpimlModel, Member, ModelPart
+from kpiml.training._search import (
+    CandidateState,
+    SearchSetup,
+    TrialResult,
+    new_study,
+    run_trial,
+    search,
+)
+from kpiml.training._search import (
+    evaluate as evaluate_config,
+)
+from kpiml.training._splits import SplitPlan, plan_splits
+
+MAX_MEMBERS = 5
+Listener = Callable[[str, float, float | None], None]  # (message, elapsed seconds, best score)
+
+
+@dataclass
+class TrainResult:
+    model: KpimlModel
+    leaderboard: pd.DataFrame
+    metrics: dict[str, Any]
+    decisions: list[str] = field(default_factory=list)
+
+
+def encode_target(frame: pd.DataFrame, spec: Spec) -> tuple[np.ndarray, list[str]]:
+    """Target as 0/1 (binary, positive = 1), class codes (multiclass) or floats, plus labels."""
+    col = spec.target.column
+    if col not in frame.columns:
+        raise KpimlError(f"Target column '{col}' is not in the data", expected="the column named in target.column", got=", ".join(map(str, frame.columns[:10])), fix="check target.column in kpiml.yaml")
+    if spec.target.problem == "regression":
+        y = coerce_column(frame[col], "numeric")
+        if np.isnan(y).any():
+            raise KpimlError(f"Target column '{col}' has {int(np.isnan(y).sum())} missing or non-numeric values", fix="drop those rows or fix their values")
+        return y, []
+    labels = pd.Series(coerce_column(frame[col], "categorical"))
+    if labels.isna().any():
+        raise KpimlError(f"Target column '{col}' has {int(labels.isna().sum())} missing values", fix="drop the rows without a target")
+    if spec.target.problem == "binary":
+        positive = str(spec.target.positive)
+        if not (labels == positive).any():
+            raise KpimlError(f"Positive label '{positive}' does not occur in '{col}'", expected="one of " + ", ".join(sorted(labels.unique())[:10]), got=positive, fix="set target.positive in kpiml.yaml")
+        others = sorted(set(labels.unique()) - {positive})
+        return (labels == positive).to_numpy().astype(np.int64), [others[0] if len(others) == 1 else "not " + positive, positive]
+    classes = sorted(labels.unique())
+    return pd.Categorical(labels, categories=classes).codes.astype(np.int64), classes
+
+
+def _states(spec: Spec, problem: str, n_rows: int, seed: int) -> tuple[list[CandidateState], list[str]]:
+    enabled = {c.name: c for c in spec.models.candidates if c.enabled}
+    notes: list[str] = []
+    states = []
+    for model in candidates_for(list(enabled), problem):
+        plan = enabled.get(model.name)
+        max_rows = plan.max_rows if plan is not None and plan.max_rows else model.default_max_rows
+        if max_rows is not None and n_rows > max_rows:
+            notes.append(f"{model.name}: trained on a random {max_rows:,} of {n_rows:,} rows per fit, because its cost grows faster than linearly with rows")
+        states.append(CandidateState(model=model, study=new_study(seed), max_rows=max_rows))
+    if not states:
+        raise KpimlError(f"No enabled candidate model fits a {problem} target", expected=", ".join(n for n, m in REGISTRY.items() if problem in m.problems), got=", ".join(enabled) or "none", fix="enable candidates in models.candidates of kpiml.yaml")
+    return states, notes
+
+
+def _imbalance_options(spec: Spec, y: np.ndarray, problem: str) -> tuple[tuple[str, ...], str | None]:
+    if problem == "regression":
+        return ("none",), None
+    share = float(np.bincount(y).min() / len(y))
+    wanted = spec.models.search.imbalance
+    if share >= 0.2 and wanted == "none":
+        return ("none",), None
+    options = ("none", "class_weight", "undersample") if wanted == "undersample" else ("none", "class_weight")
+    return options, f"rarest class is {share:.1%} of rows: the search tries {', '.join(options[1:])} against none"
+
+
+def _decide_pruning(setup: SearchSetup, states: list[CandidateState], deadline: float) -> tuple[bool, str]:
+    """Run the reference candidate's defaults with and without redundancy pruning; keep the better."""
+    ref = next((s for s in states if s.model.flavour == "boost"), states[0])
+    ref.study.enqueue_trial(ref.model.defaults(setup.task) | ({"imbalance": "none"} if len(setup.imbalance) > 1 else {}))
+    run_trial(setup, ref, deadline)
+    if ref.best is None:
+        return False, "feature pruning not tried: the reference model did not finish"
+    params = {k: v for k, v in ref.best.params.items() if k != "imbalance"}
+    pruned = evaluate_config(replace(setup, prune=True), ref, None, params, "none", deadline)
+    ref.seconds += pruned.seconds
+    better = pruned.score >= ref.best.score
+    verdict = "kept" if better else "not used"
+    reason = f"redundant-feature pruning (constants, |r| >= 0.98, unused by a quick LightGBM) {verdict}: {ref.model.name} CV {pruned.score:.5f} with vs {ref.best.score:.5f} without"
+    if better:
+        ref.best = pruned
+    return better, reason
+
+
+def _leaderboard(states: list[CandidateState], scorer: Scorer, blend: Blend | None) -> pd.DataFrame:
+    rows = []
+    for s in states:
+        best = s.best
+        sign = 1 if scorer.greater_is_better else -1
+        rows.append({
+            "candidate": s.model.name,
+            "metric": scorer.name,
+            "cv_mean": round(sign * float(np.mean(best.fold_scores)), 6) if best else np.nan,
+            "cv_std": round(float(np.std(best.fold_scores)), 6) if best else np.nan,
+            "cv_oof": round(sign * best.score, 6) if best else np.nan,
+            "fit_time_s": round(s.seconds, 2),
+            "trials": s.trials,
+            "pruned": s.pruned,
+            "failed": s.failed,
+            "blend_weight": round(blend.weights.get(s.model.name, 0.0), 4) if blend else 0.0,
+            "best_params": _params_text(best.params) if best else "",
+            "note": "; ".join(dict.fromkeys(s.notes))[:500],
+        })
+    board = pd.DataFrame(rows)
+    return board.sort_values("cv_oof", ascending=not scorer.greater_is_better, na_position="last").reset_index(drop=True)
+
+
+def _params_text(params: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
+
+
+def _members_for_blend(states: list[CandidateState]) -> dict[str, TrialResult]:
+    bests = sorted((s.best for s in states if s.best is not None), key=lambda r: r.score, reverse=True)
+    return {r.candidate: r for r in bests[:MAX_MEMBERS]}
+
+
+def _refit_estimate(ctx: _Context, states: list[CandidateState]) -> float:
+    """Seconds to refit the current leaders on all rows: a fold fit scaled to the extra rows."""
+    leaders = sorted((s for s in states if s.best is not None), key=lambda s: s.best.score, reverse=True)[:3]  # type: ignore[union-attr]
+    n_folds = max(1, len(ctx.splits.folds))
+    prep = sum(ctx.cache.seconds.values()) / n_folds / max(1, len(ctx.cache.seconds))
+    return sum(1.5 * ((s.fold_seconds or 0.0) + prep) for s in leaders)
+
+
+def _fold_parts(result: TrialResult, cache: FoldCache, time_ordered: bool) -> list[ModelPart]:
+    """Fold models as a stand-in for a refit; time-ordered splits keep only the latest window."""
+    folds = cache.get(result.prep)
+    parts = [ModelPart(f.preprocessor, m) for f, m in zip(folds, result.models, strict=True)]
+    return parts[-1:] if time_ordered else parts
+
+
+def _refit(result: TrialResult, state: CandidateState, frame: pd.DataFrame, y: np.ndarray, spec: Spec, task: Task) -> ModelPart:
+    """Fit preprocessing and model on all given rows, boosters with the CV's number of rounds."""
+    from kpiml.features import build_preprocessor
+    from kpiml.training._search import fit_rows
+
+    flavour, prune = result.prep
+    pre = build_preprocessor(spec.columns, flavour, task.problem, prune=prune, seed=task.seed)  # type: ignore[arg-type]
+    X = np.asarray(pre.fit_transform(frame, y), dtype="float64")
+    rows, weights = fit_rows(state, y, result.params.get("imbalance", "none"), np.random.default_rng(task.seed))
+    known = [r for r in result.rounds if r]
+    rounds = int(np.ceil(np.mean(known) * 1.1)) if known else None
+    params = {k: v for k, v in result.params.items() if k != "imbalance"}
+    fitted = state.model.fit(params, X[rows], y[rows], task, weights=weights, rounds=rounds)
+    return ModelPart(pre, fitted)
+
+
+@dataclass
+class _Context:
+    spec: Spec
+    frame: pd.DataFrame
+    y: np.ndarray
+    classes: list[str]
+    splits: SplitPlan
+    task: Task
+    scorer: Scorer
+    cache: FoldCache
+    started: float
+    budget: float
+    notes: list[str]
+    listener: Listener | None
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def say(self, message: str, best: float | None = None) -> None:
+        if self.listener is not None:
+            self.listener(message, self.elapsed(), best)
+
+
+def _prepare(spec: Spec, frame: pd.DataFrame, budget: float, started: float, listener: Listener | None) -> _Context:
+    problem = spec.target.problem
+    frame = frame.reset_index(drop=True)
+    y, classes = encode_target(frame, spec)
+    if problem != "regression" and len(classes) < 2:
+        raise KpimlError(f"Target '{spec.target.column}' has a single class", fix="check the data or the target column")
+    splits = plan_splits(frame, y, spec.split, problem)
+    task = Task(problem, max(len(classes), 1), len(splits.train), seed=spec.split.seed, n_jobs=2)
+    scorer = get_scorer(spec.metrics.primary or DEFAULT_PRIMARY[problem], problem)
+    train_frame = frame.iloc[splits.train].reset_index(drop=True)
+    cache = FoldCache(spec.columns, train_frame, y[splits.train], splits.folds, problem, seed=spec.split.seed)
+    return _Context(spec, frame, y, classes, splits, task, scorer, cache, started, budget, list(splits.notes), listener)
+
+
+def _run_search(ctx: _Context) -> tuple[list[CandidateState], list[str]]:
+    states, notes = _states(ctx.spec, ctx.task.problem, ctx.task.n_rows, ctx.task.seed)
+    options, reason = _imbalance_options(ctx.spec, ctx.y, ctx.task.problem)
+    notes += [reason] if reason else []
+    setup = SearchSetup(ctx.task, ctx.scorer, ctx.cache, ctx.y[ctx.splits.train], imbalance=options)
+    def deadline(states: list[CandidateState]) -> float:
+        return ctx.started + ctx.budget - 2.0 - 0.04 * ctx.budget - _refit_estimate(ctx, states)
+
+    setup.prune, why = _decide_pruning(setup, states, deadline(states))
+    notes.append(why)
+    sign = 1 if ctx.scorer.greater_is_better else -1
+
+    def listener(state: CandidateState, result: TrialResult | None) -> None:
+        best = max((s.best.score for s in states if s.best is not None), default=None)
+        ctx.say(f"{state.model.name} trial {state.trials}", None if best is None else sign * best)
+
+    search(setup, states, deadline, listener)
+    if not any(s.best is not None for s in states):
+        raise KpimlError(f"No candidate finished a cross-validation within the budget of {ctx.budget:.0f} s", fix="raise --budget (or models.search.budget_seconds), or disable slow candidates in kpiml.yaml")
+    return states, notes
+
+
+def _blend_and_calibrate(ctx: _Context, members: dict[str, TrialResult]) -> tuple[Blend, ProbabilityCalibrator | None, np.ndarray, list[str]]:
+    y = ctx.y[ctx.splits.train]
+    blend = select_blend({k: r.oof for k, r in members.items()}, y, ctx.scorer)
+    oof = combine({k: members[k].oof for k in blend.weights}, blend.weights)
+    covered = ~np.isnan(oof if oof.ndim == 1 else oof[:, 0])
+    sign = 1 if ctx.scorer.greater_is_better else -1
+    notes = []
+    if blend.used:
+        notes.append(f"blend of {', '.join(f'{k} {w:.2f}' for k, w in blend.weights.items())} chosen: OOF {ctx.scorer.name} {sign * blend.score:.5f} vs {sign * blend.single_score:.5f} for {blend.single_best} alone")
+    else:
+        notes.append(f"{blend.single_best} alone: no blend of the best candidates beat it on OOF {ctx.scorer.name}")
+    calibrator = None
+    if ctx.task.problem != "regression":
+        calibrator, _, reason = choose_calibration(oof[covered], y[covered], ctx.spec.models.search.calibration, ctx.task.seed)
+        notes.append(reason)
+    return blend, calibrator, oof, notes
+
+
+def _score_holdout(ctx: _Context, model: KpimlModel) -> dict[str, float]:
+    rows = ctx.splits.holdout
+    pred = model.predict_matrix(ctx.frame.iloc[rows])
+    return evaluate(ctx.task.problem, ctx.y[rows], pred, _metric_names(ctx))
+
+
+def _metric_names(ctx: _Context) -> list[str] | None:
+    from kpiml.evaluation.metrics import DEFAULT_METRICS
+
+    names = [ctx.scorer.name, *ctx.spec.metrics.secondary, *DEFAULT_METRICS[ctx.task.problem]]
+    return list(dict.fromkeys(names))
+
+
+def _final_members(ctx: _Context, states: list[CandidateState], members: dict[str, TrialResult], blend: Blend) -> tuple[list[Member], str]:
+    """Refit every blend member on all rows if the estimate fits the budget, else keep fold models."""
+    by_name = {s.model.name: s for s in states}
+    estimate = _refit_estimate(ctx, [by_name[k] for k in blend.weights])
+    time_ordered = ctx.spec.split.strategy == "time"
+    left = ctx.started + ctx.budget * 1.04 - time.monotonic() - 1.0
+    if estimate > left:
+        parts = {k: _fold_parts(members[k], ctx.cache, time_ordered) for k in blend.weights}
+        how = f"shipped the {'latest fold model' if time_ordered else 'average of the cross-validation fold models'}: a refit on all rows (about {estimate:.0f} s) did not fit in the budget"
+    else:
+        ctx.say("refitting on all rows")
+        parts = {k: [_refit(members[k], by_name[k], ctx.frame, ctx.y, ctx.spec, ctx.task)] for k in blend.weights}
+        how = f"refitted on all {len(ctx.frame):,} rows (training part and hold-out) after the hold-out was scored"
+    out = [Member(k, w, {kk: vv for kk, vv in members[k].params.items()}, parts[k]) for k, w in blend.weights.items()]
+    return out, how
+
+
+def train_model(spec: Spec, frame: pd.DataFrame, *, budget: float | None = None, started: float | None = None, listener: Listener | None = None) -> TrainResult:
+    """Search, blend, calibrate, score the hold-out once and build the final model."""
+    started = time.monotonic() if started is None else started
+    budget = float(budget or spec.models.search.budget_seconds)
+    ctx = _prepare(spec, frame, budget, started, listener)
+    states, notes = _run_search(ctx)
+    members = _members_for_blend(states)
+    blend, calibrator, oof, blend_notes = _blend_and_calibrate(ctx, members)
+    time_ordered = spec.split.strategy == "time"
+    fold_members = [Member(k, w, members[k].params, _fold_parts(members[k], ctx.cache, time_ordered)) for k, w in blend.weights.items()]
+    kw = {"problem": ctx.task.problem, "classes": ctx.classes, "calibrator": calibrator, "positive": spec.target.positive, "feature_columns": [c.name for c in spec.feature_columns()]}
+    holdout = _score_holdout(ctx, KpimlModel(members=fold_members, **kw))
+    final, how = _final_members(ctx, states, members, blend)
+    y_train = ctx.y[ctx.splits.train]
+    covered = ~np.isnan(oof if oof.ndim == 1 else oof[:, 0])
+    metrics = {
+        "problem": ctx.task.problem,
+        "primary_metric": ctx.scorer.name,
+        "cv": evaluate(ctx.task.problem, y_train[covered], oof[covered], _metric_names(ctx)),
+        "holdout": holdout,
+        "rows": {"train": len(ctx.splits.train), "holdout": len(ctx.splits.holdout), "folds": len(ctx.splits.folds)},
+        "model": {"members": blend.weights, "calibration": getattr(calibrator, "method", "none"), "final_fit": how},
+        "seconds": round(ctx.elapsed(), 2),
+    }
+    decisions = ctx.notes + notes + blend_notes + [how]
+    board = _leaderboard(states, ctx.scorer, blend)
+    return TrainResult(KpimlModel(members=final, **kw), board, metrics, decisions)
