@@ -15,7 +15,7 @@ import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -26,6 +26,7 @@ import pyarrow as pa
 from kpiml.data import _encoding
 from kpiml.data._files import check_readable_text, read_head
 from kpiml.data._frames import arrow_to_pandas, check_has_rows, check_unique_columns, rebatch
+from kpiml.data._layout import Layout, sniff_layout
 from kpiml.errors import KpimlError
 
 # A broken sniffed type is retried with that one column as text this many times, then all
@@ -41,11 +42,17 @@ class CsvSource:
     original: Path
     path: Path
     encoding: _encoding.Encoding
-    header: list[str] | None
+    layout: Layout
+    header: list[str] | None = None
 
-    @property
-    def duckdb_encoding(self) -> str:
-        return self.encoding.duckdb or "utf-8"
+    def options(self) -> tuple[str, dict[str, object]]:
+        """DuckDB read_csv options (SQL fragment and parameters) for this file's layout."""
+        sql = "encoding=$e, skip=$s"
+        params: dict[str, object] = {"p": str(self.path), "e": self.encoding.duckdb or "utf-8", "s": self.layout.skip}
+        if self.layout.delimiter is not None:
+            sql += ", delim=$d"
+            params["d"] = self.layout.delimiter
+        return sql, params
 
 
 class _InvalidUnicode(Exception):
@@ -92,11 +99,12 @@ class Dialect(NamedTuple):
         return options
 
 
-def _sniff(con: duckdb.DuckDBPyConnection, path: Path, encoding: str) -> Dialect:
-    """Ask DuckDB for the dialect, to parse the raw header exactly as DuckDB will."""
+def _sniff(con: duckdb.DuckDBPyConnection, source: CsvSource) -> Dialect:
+    """Ask DuckDB for the quoting and header, to parse the raw header exactly as DuckDB will."""
+    options, params = source.options()
     rows = con.sql(
-        "SELECT Delimiter, Quote, Escape, HasHeader, SkipRows FROM sniff_csv($p, encoding=$e)",
-        params={"p": str(path), "e": encoding},
+        f"SELECT Delimiter, Quote, Escape, HasHeader, SkipRows FROM sniff_csv($p, {options})",
+        params=params,
     ).fetchall()
     delimiter, quote, escape, has_header, skip_rows = rows[0]  # sniff_csv answers one row or raises
     return Dialect(str(delimiter), str(quote), str(escape), bool(has_header), int(skip_rows))
@@ -106,7 +114,6 @@ def _raw_header(source: Path, codec: str, dialect: Dialect) -> list[str] | None:
     """The header cells exactly as written: DuckDB trims and de-duplicates them."""
     if not dialect.has_header:
         return None
-    codec = "utf-8-sig" if codec == "utf-8" else codec
     with source.open(encoding=codec, newline="", errors="replace") as handle:
         for _ in range(dialect.skip_rows):
             handle.readline()
@@ -115,36 +122,37 @@ def _raw_header(source: Path, codec: str, dialect: Dialect) -> list[str] | None:
 
 @contextmanager
 def _prepared(path: Path, sample: bytes | None = None) -> Iterator[CsvSource]:
-    """Detect the encoding, transcode when DuckDB cannot decode it, and check the header."""
+    """Detect the encoding and layout, transcode what DuckDB cannot decode, check the header."""
     head = read_head(path)
     check_readable_text(path, head)
-    found = _encoding.detect(sample or head)
-    found = _encoding.refine_latin1(path, found)
+    found = _encoding.refine_latin1(path, _encoding.detect(sample or head))
     with tempfile.TemporaryDirectory(prefix="kpiml-csv-") as folder:
-        readable = path if found.duckdb else _transcode(path, found, Path(folder))
-        if not found.duckdb:
-            found = _encoding.Encoding("utf-8", "utf-8")
-        dialect = _sniff_or_fail(readable, path, found)
-        header = _raw_header(readable, found.codec, dialect)
+        if found.duckdb is None:
+            readable, found = _transcode(path, found, Path(folder)), _encoding.UTF8
+        else:
+            readable = path
+        codec = "utf-8-sig" if found.codec == "utf-8" else found.codec
+        source = CsvSource(path, readable, found, sniff_layout(readable, codec, f"'{path}'"))
+        dialect = _sniff_or_fail(source)
+        header = _raw_header(readable, codec, dialect)
         if header is not None:
             check_unique_columns([name for name in header if name != ""], f"The header of '{path}'")
-        yield CsvSource(path, readable, found, header)
+        yield replace(source, header=header)
 
 
-def _sniff_or_fail(readable: Path, original: Path, found: _encoding.Encoding) -> Dialect:
+def _sniff_or_fail(source: CsvSource) -> Dialect:
     with duckdb.connect() as con:
         try:
-            return _sniff(con, readable, found.duckdb or "utf-8")
+            return _sniff(con, source)
         except duckdb.Error as exc:
             if "Invalid unicode" in str(exc):
                 raise _InvalidUnicode(str(exc)) from None
-            raise csv_error(original, exc) from None
+            raise csv_error(source.original, exc) from None
 
 
 def _relation(con: duckdb.DuckDBPyConnection, source: CsvSource, text_columns: dict[str, str] | None, offset: int = 0) -> duckdb.DuckDBPyRelation:
     """A lazy DuckDB relation over the file; `text_columns` None means all columns as text."""
-    options = "encoding=$e"
-    params: dict[str, object] = {"p": str(source.path), "e": source.duckdb_encoding}
+    options, params = source.options()
     if text_columns is None:
         options += ", all_varchar=true"
     elif text_columns:

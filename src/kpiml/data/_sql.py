@@ -124,13 +124,24 @@ def _statement(conn: Connection, source: str, table: str | None, query: str | No
     return sa.select(sa.text("*")).select_from(sa.table(bare, schema=schema or None))
 
 
+def _database_message(error: BaseException) -> str:
+    """The database's own words from an error pandas or SQLAlchemy wrapped (first line)."""
+    from sqlalchemy import exc as sa_exc
+
+    cause = error.__cause__ if isinstance(error, pd.errors.DatabaseError) and error.__cause__ else error
+    if isinstance(cause, sa_exc.DBAPIError) and cause.orig is not None:
+        cause = cause.orig
+    lines = str(cause).strip().splitlines()
+    return lines[0] if lines else type(cause).__name__
+
+
 def _run(conn: Connection, statement: Any, source: str, chunksize: int | None) -> Any:
     from sqlalchemy import exc as sa_exc
 
     try:
         return pd.read_sql(statement, conn, chunksize=chunksize)
-    except sa_exc.DBAPIError as exc:
-        raise query_error(source, getattr(exc, "orig", None) or exc) from None
+    except (sa_exc.DBAPIError, pd.errors.DatabaseError) as exc:
+        raise query_error(source, _database_message(exc)) from None
     except sa_exc.ResourceClosedError:
         raise query_error(source, "the statement returns no rows (is it a SELECT?)") from None
 
@@ -157,7 +168,7 @@ def iter_sql(url_text: str, source: str, table: str | None, query: str | None, s
                     check_unique_columns([str(c) for c in chunk.columns], source)
                 rows += len(chunk)
                 yield normalise_frame(chunk)
-        except sa_exc.DBAPIError as exc:
-            raise query_error(source, getattr(exc, "orig", None) or exc) from None
+        except (sa_exc.DBAPIError, pd.errors.DatabaseError) as exc:
+            raise query_error(source, _database_message(exc)) from None
     check_has_rows(rows, source)
 
