@@ -298,7 +298,7 @@ ERRORS = [
     pytest.param(_database("sqlite"), KpimlError, r"holds 2 tables.*customers, orders", id="sqlite-which-table"),
     pytest.param(
         _url("postgresql://kpiml:s3cret@127.0.0.1:1/db", table="t"), KpimlError,
-        r"Cannot connect to the database at 127\.0\.0\.1:1 \(postgresql\+psycopg://kpiml:\*\*\*@", id="no-server",
+        r"Cannot connect to the database at 127\.0\.0\.1:1 \(postgresql://kpiml:\*\*\*@", id="no-server",
     ),
     pytest.param(_url("nosuchdb://x/y", table="t"), KpimlError, r"Cannot use the database URL", id="bad-url"),
 ]

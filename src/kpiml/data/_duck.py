@@ -173,7 +173,9 @@ def _duckdb_relation(con: duckdb.DuckDBPyConnection, path: Path, table: str | No
 
 def query_error(source: str, error: BaseException | str) -> KpimlError:
     """The error for SQL the database refused, passing on the database's own words."""
-    message = str(error).strip()
+    lines = [line.strip() for line in str(error).strip().splitlines()]
+    useful = [line for line in lines if line and not line.startswith("LINE ") and line.strip("^ ")]
+    message = " ".join(useful[:2])
     return KpimlError(
         f"The query failed on {source}",
         expected="a SELECT statement valid for that database",

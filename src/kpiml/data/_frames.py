@@ -32,7 +32,10 @@ def _clean_arrow_column(column: pa.ChunkedArray) -> pa.ChunkedArray:
         column = column.cast(kind.value_type)
         kind = column.type
     if _is_text(kind):
-        return pc.if_else(pc.equal(column, ""), pa.scalar(None, kind), column)
+        empty = pc.equal(column, "")
+        if pc.any(empty).as_py():  # checking is cheap; rebuilding a text column is not
+            return pc.if_else(empty, pa.scalar(None, kind), column)
+        return column
     if pa.types.is_decimal(kind):  # NUMERIC/DECIMAL and HUGEINT would become Decimal objects
         return column.cast(pa.float64())
     if pa.types.is_time(kind):  # time of day has no pandas dtype; keep it readable as text

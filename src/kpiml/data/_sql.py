@@ -31,6 +31,19 @@ def normalise_url(location: str) -> str:
     return re.sub(r"^(postgresql|postgres)://", "postgresql+psycopg://", location)
 
 
+def sqlite_database(location: str) -> str | None:
+    """The file a sqlite:/// URL points at; None for other URLs and in-memory databases."""
+    if not location.startswith("sqlite"):
+        return None
+    from sqlalchemy.engine import make_url
+
+    try:
+        database = make_url(location).database
+    except Exception:  # malformed: let create_engine report it with the URL error message
+        return None
+    return None if not database or database == ":memory:" or database.startswith("file:") else database
+
+
 def sqlite_file_url(path: Path) -> str:
     """A read-only SQLite URL, so that reading never creates or changes the file."""
     return f"sqlite:///file:{path.absolute()}?mode=ro&uri=true"
@@ -41,7 +54,8 @@ def safe_url(url_text: str) -> str:
     from sqlalchemy.engine import make_url
 
     try:
-        return make_url(url_text).render_as_string(hide_password=True)
+        shown = make_url(url_text).render_as_string(hide_password=True)
+        return shown.replace("postgresql+psycopg://", "postgresql://", 1)
     except Exception:  # an unparsable URL has nothing reliable to hide; show the scheme only
         return url_text.split("://", 1)[0] + "://..."
 

@@ -52,7 +52,7 @@ def _database_kind(path: Path, by_suffix: SourceKind) -> SourceKind:
         raise KpimlError(f"'{path}' is empty", expected="a DuckDB or SQLite database file", got="0 bytes",
                          fix="point kpiml at the database file that holds the data")
     what = f"it is {found[1]}" if found else "it is neither a DuckDB nor a SQLite database"
-    raise unreadable(path, what, f"check the file; a {by_suffix} database was expected from its suffix")
+    raise unreadable(path, what, f"check that this is the database file itself (its suffix suggests {by_suffix}); it may be damaged or in another format")
 
 
 def _folder_kind(path: Path) -> SourceKind:
@@ -133,8 +133,11 @@ def read_table(location: str | Path, *, table: str | None = None, query: str | N
 
 def _sql_target(kind: SourceKind, text: str) -> tuple[str, str, bool]:
     """The SQLAlchemy URL, a name for messages, and whether a lone table may be implied."""
-    if kind == "sqlite":
-        return _sql.sqlite_file_url(Path(text)), f"SQLite file '{text}'", True
+    database = _sql.sqlite_database(text) if kind == "sql" else text
+    if kind == "sqlite" or database is not None:
+        path = Path(database or text)
+        require_exists(path)  # SQLite would otherwise create an empty database there
+        return _sql.sqlite_file_url(path), f"SQLite file '{path}'", True
     url = _sql.normalise_url(text)
     return url, f"the database {_sql.safe_url(url)}", False
 
