@@ -32,7 +32,11 @@ FLAVOURS: tuple[str, ...] = ("boost", "tree", "linear")
 
 
 def column_kind(col: ColumnPlan) -> str:
-    """The representation a feature column is coerced to: its encoding wins over its role."""
+    """The representation a feature column is coerced to: its encoding wins over its role,
+    except that an ordinal-coded boolean stays boolean (0/1 whatever its spelling: True,
+    'yes', 'Y', 1), so a file that spells flags differently still scores the same."""
+    if col.role == "boolean" and col.encode in ("ordinal", "none"):
+        return "boolean"
     if col.encode in ("onehot", "ordinal", "target"):
         return "categorical"
     if col.encode == "date_parts":

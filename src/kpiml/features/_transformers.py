@@ -114,7 +114,7 @@ class DateParts(TransformerMixin, BaseEstimator):
     out, so a date column adds no constant features.
     """
 
-    PARTS = ("year", "month", "day", "dayofweek", "dayofyear", "hour", "days")
+    PARTS = ("year", "month", "day", "day_of_week", "day_of_year", "hour", "days")
 
     def fit(self, X: pd.DataFrame, y: Any = None) -> DateParts:
         frame = self._frame(X)

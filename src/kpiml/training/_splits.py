@@ -86,7 +86,7 @@ def holdout_split(frame: pd.DataFrame, y: np.ndarray, split: SplitBlock, problem
 
 
 def _can_stratify(y: np.ndarray, folds: int) -> bool:
-    return int(np.bincount(y.astype(int)).min(initial=0)) >= folds
+    return len(y) > 0 and int(np.bincount(y.astype(int)).min()) >= folds
 
 
 def cv_folds(frame: pd.DataFrame, y: np.ndarray, split: SplitBlock, problem: str) -> tuple[list[Fold], list[str]]:

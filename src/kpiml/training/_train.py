@@ -27,6 +27,7 @@ from kpiml.training._folds import FoldCache
 from kpiml.training._model import KpimlModel, Member, ModelPart
 from kpiml.training._search import (
     CandidateState,
+    OutOfTime,
     SearchSetup,
     TrialResult,
     new_study,
@@ -103,11 +104,17 @@ def _decide_pruning(setup: SearchSetup, states: list[CandidateState], deadline: 
     """Run the reference candidate's defaults with and without redundancy pruning; keep the better."""
     ref = next((s for s in states if s.model.flavour == "boost"), states[0])
     ref.study.enqueue_trial(ref.model.defaults(setup.task) | ({"imbalance": "none"} if len(setup.imbalance) > 1 else {}))
-    run_trial(setup, ref, deadline)
-    if ref.best is None:
-        return False, "feature pruning not tried: the reference model did not finish"
-    params = {k: v for k, v in ref.best.params.items() if k != "imbalance"}
-    pruned = evaluate_config(replace(setup, prune=True), ref, None, params, "none", deadline)
+    start = time.monotonic()
+    try:
+        run_trial(setup, ref, deadline)
+        if ref.best is None:
+            return False, "feature pruning not tried: the reference model did not finish"
+        if 8 * (time.monotonic() - start) > deadline - start:
+            return False, "feature pruning not tried: one cross-validation costs too large a share of the budget"
+        params = {k: v for k, v in ref.best.params.items() if k != "imbalance"}
+        pruned = evaluate_config(replace(setup, prune=True), ref, None, params, "none", deadline)
+    except OutOfTime:
+        return False, "feature pruning not tried: no time left in the budget"
     ref.seconds += pruned.seconds
     better = pruned.score >= ref.best.score
     verdict = "kept" if better else "not used"

@@ -1,0 +1,166 @@
+"""I/O edge of `kpiml train` and `kpiml predict`: read, call the stage, write outputs, print.
+
+The command functions carry their Typer annotations so the CLI registers them as they are
+(`app.command("train")(train_command)`). Heavy libraries are imported inside them.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from kpiml.errors import KpimlError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from kpiml.spec import Spec
+    from kpiml.training import TrainResult
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+def _load_inputs(data: str | None, target: str | None, positive: str | None, spec_path: Path | None, table: str | None, query: str | None, budget: int | None) -> tuple[Spec, pd.DataFrame, bool]:
+    """The spec and cleaned frame to train on, and whether the spec was derived just now."""
+    if spec_path is not None:
+        if data is not None or target is not None:
+            raise KpimlError("Give either DATA with --target, or --spec, not both", fix="drop DATA/--target to train from the spec, or drop --spec to plan from data")
+        from kpiml.planning import frame_for_spec
+        from kpiml.spec import load_spec
+
+        spec = load_spec(spec_path)
+        return spec, frame_for_spec(spec), False
+    if data is None or target is None:
+        raise KpimlError("`kpiml train` needs DATA and --target (or --spec FILE)", expected="kpiml train DATA --target COL [--positive LABEL] [--budget SECONDS] [--out DIR]", fix="for example: kpiml train customers.csv --target churn --positive Yes --budget 60")
+    from kpiml.planning import build_plan
+
+    plan = build_plan(data, target=target, positive=positive, table=table, query=query, budget=budget)
+    return plan.spec, plan.frame, True
+
+
+def _progress_listener(progress: Any, task: Any, budget: float, metric: str) -> Any:
+    def listen(message: str, elapsed: float, best: float | None) -> None:
+        fields = {"best": f"best {metric} {best:.4f}" if best is not None else progress.tasks[task].fields.get("best", "")}
+        progress.update(task, completed=min(elapsed, budget), description=message, **fields)
+
+    return listen
+
+
+def _train_with_progress(spec: Spec, frame: pd.DataFrame, budget: float, started: float) -> TrainResult:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from kpiml.training import train_model
+
+    columns = [TextColumn("{task.description:<28}"), BarColumn(), TimeElapsedColumn(), TextColumn(f"of {budget:.0f} s"), TextColumn("{task.fields[best]}")]
+    with Progress(*columns, console=_console(), transient=False) as progress:
+        task = progress.add_task("searching", total=budget, best="")
+        listener = _progress_listener(progress, task, budget, spec.metrics.primary)
+        result = train_model(spec, frame, budget=budget, started=started, listener=listener)
+        progress.update(task, completed=budget, description="done")
+    return result
+
+
+def _metadata(spec: Spec, frame: pd.DataFrame, result: TrainResult) -> dict[str, Any]:
+    from kpiml.artifact import library_versions
+    from kpiml.data.profile import fingerprint
+
+    digest, _ = fingerprint(frame)
+    recorded = spec.model_copy(deep=True)
+    recorded.notes = [*recorded.notes, *(f"train: {d}" for d in result.decisions)]
+    return {
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "spec": recorded.model_dump(mode="json"),
+        "libraries": library_versions(),
+        "training_data": {"fingerprint": digest, "rows": len(frame), "columns": len(frame.columns), "source": spec.data.source},
+        "metrics": result.metrics,
+        "operating_point": {"threshold": result.model.threshold, "source": "default 0.5 until the KPI value model chooses one"},
+        "decisions": result.decisions,
+    }
+
+
+def write_outputs(spec: Spec, frame: pd.DataFrame, result: TrainResult, out: Path) -> dict[str, Path]:
+    """DIR/model/ (bundle), DIR/leaderboard.csv and DIR/metrics.json, each written atomically."""
+    from kpiml.artifact import save_bundle
+    from kpiml.atomic import atomic_path, write_text_atomic
+    from kpiml.predicting import build_contract
+
+    bundle = save_bundle(result.model, build_contract(frame, spec), _metadata(spec, frame, result), out / "model")
+    with atomic_path(out / "leaderboard.csv") as tmp:
+        result.leaderboard.to_csv(tmp, index=False)
+    payload = {**result.metrics, "decisions": result.decisions}
+    write_text_atomic(out / "metrics.json", json.dumps(payload, indent=2, default=str))
+    return {"bundle": bundle, "leaderboard": out / "leaderboard.csv", "metrics": out / "metrics.json"}
+
+
+def _print_summary(result: TrainResult, paths: dict[str, Path], tracked: dict[str, str] | None, uri: str | None, seconds: float) -> None:
+    from kpiml.tracking import ui_command
+
+    console = _console()
+    m = result.metrics
+    metric = m["primary_metric"]
+    console.print(result.leaderboard[["candidate", "cv_mean", "cv_std", "trials", "fit_time_s", "blend_weight"]].to_string(index=False))
+    console.print(f"Model: {', '.join(f'{k} {w:.2f}' for k, w in m['model']['members'].items())}; calibration {m['model']['calibration']}")
+    console.print(f"CV {metric} {m['cv'].get(metric, float('nan')):.4f}   hold-out {metric} {m['holdout'].get(metric, float('nan')):.4f}   ({seconds:.0f} s)")
+    console.print(f"Bundle: [bold]{paths['bundle']}[/bold]  leaderboard: {paths['leaderboard']}  metrics: {paths['metrics']}")
+    if tracked and uri:
+        console.print(f"MLflow run {tracked['run_id']} registered as {tracked['model_uri']}; open the UI with: {ui_command(uri)}")
+
+
+def train_command(
+    data: Annotated[str | None, typer.Argument(help="Table to train on: CSV, Parquet, DuckDB/SQLite file or database URL.", show_default=False)] = None,
+    target: Annotated[str | None, typer.Option("--target", "-t", help="Column holding the outcome to predict.")] = None,
+    positive: Annotated[str | None, typer.Option(help="Label of the positive class of a binary target.")] = None,
+    budget: Annotated[int | None, typer.Option(min=1, help="Total wall-clock seconds for the search (default: the plan's).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Project folder for model/, leaderboard.csv, metrics.json (default: the spec's folder, else kpiml-project).")] = None,
+    spec: Annotated[Path | None, typer.Option(help="Train from an edited kpiml.yaml instead of planning from DATA.")] = None,
+    table: Annotated[str | None, typer.Option(help="Table name inside a database source.")] = None,
+    query: Annotated[str | None, typer.Option(help="SQL query to run on a database source instead of --table.")] = None,
+    tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI (default: SQLite file in the project folder; 'none' turns tracking off).")] = None,
+) -> None:
+    """Train, validate and calibrate a model under a time budget; save the bundle, leaderboard and metrics."""
+    from kpiml.atomic import write_text_atomic
+    from kpiml.spec import spec_to_yaml
+    from kpiml.tracking import Tracker, default_tracking_uri
+
+    started = time.monotonic()
+    folder = out or (spec.parent if spec is not None else Path("kpiml-project"))
+    uri = None if (tracking_uri or "x").lower() in ("none", "off", "false") else (tracking_uri or default_tracking_uri(folder))
+    folder.mkdir(parents=True, exist_ok=True)
+    tracker = Tracker(uri, folder) if uri else None
+    the_spec, frame, derived = _load_inputs(data, target, positive, spec, table, query, budget)
+    seconds = float(budget or the_spec.models.search.budget_seconds)
+    result = _train_with_progress(the_spec, frame, seconds, started)
+    if derived:
+        write_text_atomic(folder / "kpiml.yaml", spec_to_yaml(the_spec))
+    paths = write_outputs(the_spec, frame, result, folder)
+    tracked = None
+    if tracker is not None:
+        params = {"budget_seconds": seconds, "problem": the_spec.target.problem, "target": the_spec.target.column, "split": the_spec.split.strategy, "folds": the_spec.split.folds, "members": json.dumps(result.metrics["model"]["members"]), "calibration": result.metrics["model"]["calibration"]}
+        tracked = tracker.log_run(the_spec.project.name, params, result.metrics, [paths["leaderboard"], paths["metrics"]], paths["bundle"])
+    _print_summary(result, paths, tracked, uri, time.monotonic() - started)
+
+
+def predict_command(
+    model: Annotated[Path, typer.Argument(help="Model bundle folder written by `kpiml train` (DIR/model).", show_default=False)],
+    data: Annotated[str, typer.Argument(help="Rows to score: CSV, Parquet, DuckDB/SQLite file or database URL.", show_default=False)],
+    out: Annotated[Path, typer.Option(help="Output file, .csv or .parquet: identifiers, score, decision.", show_default=False)],
+    table: Annotated[str | None, typer.Option(help="Table name inside a database source.")] = None,
+    query: Annotated[str | None, typer.Option(help="SQL query to run on a database source instead of --table.")] = None,
+    chunk_rows: Annotated[int, typer.Option(min=1, help="Rows scored per chunk (bounds memory on large files).")] = 100_000,
+) -> None:
+    """Score DATA with a trained model after checking it against the model's input contract."""
+    from kpiml.predicting import predict_file
+
+    summary = predict_file(model, data, out, table=table, query=query, chunk_rows=chunk_rows)
+    console = _console()
+    for line in summary.notes:
+        console.print(f"[yellow]note:[/yellow] {line}")
+    console.print(f"Scored {summary.rows:,} rows in {summary.seconds:.1f} s -> [bold]{summary.out}[/bold]")

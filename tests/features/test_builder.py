@@ -1,0 +1,86 @@
+"""Tests of the spec-driven preprocessing builder."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from kpiml.errors import KpimlError
+from kpiml.features import build_preprocessor, column_kind, feature_kinds
+from kpiml.spec import ColumnPlan
+
+
+def _columns() -> list[ColumnPlan]:
+    return [
+        ColumnPlan(name="id", role="identifier", use="identifier"),
+        ColumnPlan(name="age", role="numeric", use="feature", impute="median", scale="standard", outliers="clip_iqr"),
+        ColumnPlan(name="plan", role="categorical", use="feature", impute="missing_category", encode="onehot"),
+        ColumnPlan(name="city", role="categorical", use="feature", encode="target"),
+        ColumnPlan(name="vip", role="boolean", use="feature", encode="ordinal"),
+        ColumnPlan(name="since", role="datetime", use="feature", encode="date_parts"),
+        ColumnPlan(name="note", role="text", use="feature", encode="none"),
+        ColumnPlan(name="y", role="categorical", use="target"),
+    ]
+
+
+def _frame(n: int = 200, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({
+        "id": np.arange(n),
+        "age": np.where(rng.random(n) < 0.1, np.nan, rng.normal(40, 10, n)),
+        "plan": pd.Series(rng.choice(["a", "b", None], n), dtype="string"),
+        "city": rng.choice([f"c{i}" for i in range(30)], n),
+        "vip": rng.choice(["yes", "no"], n),
+        "since": pd.to_datetime("2020-01-01") + pd.to_timedelta(rng.integers(0, 900, n), unit="D"),
+        "note": ["free text"] * n,
+        "y": rng.integers(0, 2, n),
+    })
+
+
+def test_kinds_follow_encoding_and_skip_plain_text() -> None:
+    """Check that kinds come from encodings, flags stay boolean and un-encoded text is left out."""
+    kinds = feature_kinds(_columns())
+    assert kinds == {"age": "numeric", "plan": "categorical", "city": "categorical", "vip": "boolean", "since": "datetime"}
+    assert column_kind(ColumnPlan(name="zip", role="numeric", use="feature", encode="onehot")) == "categorical"
+
+
+@pytest.mark.parametrize("flavour", ["boost", "tree", "linear"])
+def test_every_flavour_builds_a_numeric_matrix(flavour: str) -> None:
+    """Check that each flavour yields finite numbers (NaN only where boosting takes it natively)."""
+    frame = _frame()
+    pre = build_preprocessor(_columns(), flavour, "binary")  # type: ignore[arg-type]
+    X = pre.fit_transform(frame, frame["y"].to_numpy())
+    assert X.shape[0] == len(frame) and X.dtype == np.float64
+    if flavour != "boost":
+        assert np.isfinite(X).all()
+    names = pre.get_feature_names_out()
+    assert len(names) == X.shape[1] and not any(n.split("__")[-1] == "id" for n in names)
+
+
+def test_linear_flavour_scales_and_boost_does_not() -> None:
+    """Check that numeric inputs are standardised for linear models only."""
+    frame = _frame(500)
+    y = frame["y"].to_numpy()
+    lin = build_preprocessor(_columns(), "linear", "binary").fit(frame, y)
+    names = list(lin.get_feature_names_out())
+    age = lin.transform(frame)[:, names.index("age__age")]
+    assert abs(age.mean()) < 0.1 and abs(age.std() - 1) < 0.1
+    boost = build_preprocessor(_columns(), "boost", "binary").fit(frame, y)
+    raw = boost.transform(frame)[:, list(boost.get_feature_names_out()).index("age__age")]
+    assert np.nanmean(raw) > 30
+
+
+def test_unseen_categories_and_missing_values_are_scored() -> None:
+    """Check that new categories, missing values and text flags at transform time do not fail."""
+    frame = _frame()
+    pre = build_preprocessor(_columns(), "linear", "binary").fit(frame, frame["y"].to_numpy())
+    new = _frame(5, seed=1).assign(plan=["zzz", None, "a", "b", "new"], city=["unknown"] * 5, age=[np.nan] * 5, vip=["Y", "N", None, "true", "0"])
+    out = pre.transform(new)
+    assert np.isfinite(out).all()
+
+
+def test_no_feature_column_is_a_user_error() -> None:
+    """Check that a spec without features raises KpimlError with a fix."""
+    with pytest.raises(KpimlError, match="no feature columns"):
+        build_preprocessor([ColumnPlan(name="y", role="numeric", use="target")], "boost", "regression")

@@ -1,0 +1,56 @@
+"""Tests of greedy blending and of calibration chosen on out-of-fold Brier score."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from kpiml.evaluation.metrics import SCORERS, get_scorer
+from kpiml.training import ProbabilityCalibrator, choose_calibration, select_blend
+
+
+def _two_views(n: int = 2000) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=n), rng.normal(size=n)
+    y = (a + b + rng.normal(scale=0.5, size=n) > 0).astype(int)
+    def proba(z: np.ndarray) -> np.ndarray:
+        p = 1 / (1 + np.exp(-z))
+        return np.column_stack([1 - p, p])
+    return y, {"sees_a": proba(a), "sees_b": proba(b), "noise": proba(rng.normal(size=n))}
+
+
+def test_blend_combines_complementary_models() -> None:
+    """Check that two models seeing different signals are blended and noise is left out."""
+    y, preds = _two_views()
+    blend = select_blend(preds, y, get_scorer("roc_auc", "binary"))
+    assert blend.used and set(blend.weights) == {"sees_a", "sees_b"}
+    assert blend.score > blend.single_score + 0.05
+    assert abs(sum(blend.weights.values()) - 1) < 1e-9
+
+
+def test_blend_keeps_a_single_model_when_nothing_helps() -> None:
+    """Check that a blend that does not beat the best single model is not used."""
+    y, preds = _two_views()
+    blend = select_blend({"sees_a": preds["sees_a"], "noise": preds["noise"]}, y, get_scorer("roc_auc", "binary"))
+    assert not blend.used and blend.weights == {"sees_a": 1.0}
+
+
+def test_calibration_fixes_overconfident_probabilities() -> None:
+    """Check that a miscalibrated model gets a calibrator that lowers the Brier score."""
+    rng = np.random.default_rng(1)
+    z = rng.normal(size=4000)
+    y = (rng.random(4000) < 1 / (1 + np.exp(-z))).astype(int)
+    p = 1 / (1 + np.exp(-4 * z))  # far too confident
+    proba = np.column_stack([1 - p, p])
+    calibrator, briers, reason = choose_calibration(proba, y)
+    assert calibrator.method in ("sigmoid", "isotonic") and briers[calibrator.method] < briers["none"]
+    assert "Brier" in reason
+    assert SCORERS["brier"].score(y, calibrator.transform(proba)) < SCORERS["brier"].score(y, proba)
+
+
+def test_multiclass_calibration_keeps_rows_summing_to_one() -> None:
+    """Check that one-vs-rest calibration renormalises a probability matrix."""
+    rng = np.random.default_rng(2)
+    proba = rng.dirichlet([1, 1, 1], size=300)
+    y = proba.argmax(axis=1)
+    out = ProbabilityCalibrator("isotonic").fit(proba, y).transform(proba)
+    assert np.allclose(out.sum(axis=1), 1.0)

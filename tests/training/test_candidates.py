@@ -1,0 +1,65 @@
+"""Tests that every candidate family fits, predicts the common shape and owns a search space."""
+
+from __future__ import annotations
+
+import numpy as np
+import optuna
+import pytest
+
+from kpiml.training import REGISTRY, Task, candidates_for
+
+
+def _data(problem: str, n: int = 240) -> tuple[np.ndarray, np.ndarray, int]:
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(n, 5))
+    signal = X[:, 0] + 0.5 * X[:, 1]
+    if problem == "regression":
+        return X, signal + rng.normal(scale=0.1, size=n), 1
+    if problem == "binary":
+        return X, (signal > 0).astype(np.int64), 2
+    return X, np.digitize(signal, [-0.5, 0.5]).astype(np.int64), 3
+
+
+@pytest.mark.parametrize("problem", ["binary", "multiclass", "regression"])
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_candidate_defaults_fit_and_predict(name: str, problem: str) -> None:
+    """Check that a candidate's defaults fit and predict probabilities or values of the right shape."""
+    model = REGISTRY[name]
+    if problem not in model.problems:
+        pytest.skip(f"{name} does not handle {problem}")
+    X, y, k = _data(problem)
+    task = Task(problem, k, len(y))
+    fitted = model.fit(model.defaults(task), X[:200], y[:200], task)
+    pred = fitted.predict(X[200:])
+    if problem == "regression":
+        assert pred.shape == (40,) and np.corrcoef(pred, y[200:])[0, 1] > 0.5
+    else:
+        assert pred.shape == (40, k) and np.allclose(pred.sum(axis=1), 1.0, atol=1e-6)
+    if model.early_stopping:
+        assert fitted.rounds is not None and fitted.rounds >= 1
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_each_candidate_owns_a_space_containing_its_defaults(name: str) -> None:
+    """Check that sampling the space names the same parameters as the defaults."""
+    model = REGISTRY[name]
+    problem = model.problems[0]
+    task = Task(problem, 2, 1000)
+    trial = optuna.create_study().ask()
+    assert set(model.space(trial, task)) == set(model.defaults(task))
+
+
+def test_boosters_refit_with_a_fixed_number_of_rounds() -> None:
+    """Check that a refit uses the given rounds and needs no validation split."""
+    X, y, k = _data("binary")
+    task = Task("binary", k, len(y))
+    for name in ("lightgbm", "xgboost"):
+        fitted = REGISTRY[name].fit(REGISTRY[name].defaults(task), X, y, task, rounds=7)
+        assert fitted.rounds == 7
+
+
+def test_candidates_for_swaps_the_linear_baseline_and_orders_by_cost() -> None:
+    """Check that 'logistic' means ridge for regression and that cheap families come first."""
+    names = [c.name for c in candidates_for(["svm", "logistic", "lightgbm"], "regression")]
+    assert names == ["linear", "lightgbm", "svm"]
+    assert [c.name for c in candidates_for(["linear", "mlp"], "binary")] == ["logistic", "mlp"]
