@@ -85,6 +85,7 @@ def _run(con: duckdb.DuckDBPyConnection, spec: SnapshotSpec, path: Path, work: P
     """The build steps in order, timing each (the benchmark reports them)."""
     clock = _Clock()
     entities = open_source(con, spec.entities.source, spec.entities.table, "src_entities", work)
+    entities.require(spec.entities.id_column, "--entity-id")
     tables = ev_mod.open_event_tables(con, spec, work)
     id_type = _id_type(entities, tables, spec.entities.id_column)
     kinds, mapping = ev_mod.assign_kinds(ev_mod.discover_kinds(con, tables), tables, spec.label.event)

@@ -70,7 +70,7 @@ def table_name(options: EventTable) -> str:
 
 def describe_table(source: OpenedSource, index: int, options: EventTable, id_column: str) -> EventTableInfo:
     """Check an event table's columns and build the SQL that reads them."""
-    id_sql = source.require(id_column, "--entity-id (in an event table)")
+    id_sql = _require_id(source, id_column)
     time_sql = time_expression(source, options.time_column, "--event-time")
     type_sql = f"'{table_name(options).replace(chr(39), chr(39) * 2)}'"
     if options.type_column:
@@ -79,6 +79,19 @@ def describe_table(source: OpenedSource, index: int, options: EventTable, id_col
     if options.value_column:
         value_sql = _value_sql(source, options.value_column)
     return EventTableInfo(index, source, options, id_sql, time_sql, type_sql, value_sql)
+
+
+def _require_id(source: OpenedSource, id_column: str) -> str:
+    """The entity id column of an event table, which must carry the entity table's name."""
+    if id_column in source.columns:
+        return quote(id_column)
+    hints = closest_names(id_column, list(source.columns))
+    raise KpimlError(
+        f"Event table {source.label} has no entity id column '{id_column}' (--entity-id)",
+        expected="the entity id under the same name in the entity table and every event table",
+        got=f"columns {', '.join(list(source.columns)[:20])}",
+        fix=f"rename '{hints[0]}' to '{id_column}' in the event table" if hints else f"add the '{id_column}' column to the event table",
+    )
 
 
 def _value_sql(source: OpenedSource, column: str) -> str:
