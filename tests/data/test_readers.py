@@ -96,6 +96,14 @@ def test_empty_quoted_strings_are_missing(tmp_path: Path) -> None:
     assert frame["v"].isna().tolist() == [True, True, False]
 
 
+def test_yes_no_labels_stay_text_and_true_false_become_bool(tmp_path: Path) -> None:
+    """Check that Yes/No labels keep their spelling while true/false flags become booleans."""
+    frame = read_table(_write(tmp_path / "f.csv", "id,churn,flag\n1,Yes,TRUE\n2,No,\n3,,false\n"))
+    assert frame["churn"].tolist()[:2] == ["Yes", "No"] and frame["churn"].isna().tolist()[2]
+    assert frame["flag"].dtype == "boolean"
+    assert frame["flag"].tolist()[0] is True and frame["flag"].isna().tolist() == [False, True, False]
+
+
 def test_header_names_are_kept_exactly(tmp_path: Path) -> None:
     """Check that header names keep their spaces, case and accents (DuckDB would trim them)."""
     frame = read_table(_write(tmp_path / "h.csv", " Customer ID ,Ümsatz €,MiXed\n1,2,3\n"))

@@ -25,13 +25,20 @@ import pyarrow as pa
 
 from kpiml.data import _encoding
 from kpiml.data._files import check_readable_text, read_head
-from kpiml.data._frames import arrow_to_pandas, check_has_rows, check_unique_columns, rebatch
+from kpiml.data._frames import (
+    arrow_to_pandas,
+    check_has_rows,
+    check_unique_columns,
+    connect,
+    rebatch,
+)
 from kpiml.data._layout import Layout, sniff_layout
 from kpiml.errors import KpimlError
 
 # A broken sniffed type is retried with that one column as text this many times, then all
 # columns are read as text: each retry is a full pass over the file.
 _COLUMN_RETRIES = 3
+_TYPE_CANDIDATES = ["BIGINT", "DOUBLE", "DATE", "TIMESTAMP", "TIME", "VARCHAR"]
 _FAILED_COLUMN = re.compile(r'Error when converting column "(.*)"\. Could not convert')
 
 
@@ -47,8 +54,10 @@ class CsvSource:
 
     def options(self) -> tuple[str, dict[str, object]]:
         """DuckDB read_csv options (SQL fragment and parameters) for this file's layout."""
-        sql = "encoding=$e, skip=$s"
-        params: dict[str, object] = {"p": str(self.path), "e": self.encoding.duckdb or "utf-8", "s": self.layout.skip}
+        # No BOOLEAN among the sniffed types: DuckDB would turn 'Yes'/'No' labels into True/False,
+        # and users must see (and pass --positive as) the labels their file holds.
+        sql = "encoding=$e, skip=$s, auto_type_candidates=$types"
+        params: dict[str, object] = {"p": str(self.path), "e": self.encoding.duckdb or "utf-8", "s": self.layout.skip, "types": _TYPE_CANDIDATES}
         if self.layout.delimiter is not None:
             sql += ", delim=$d"
             params["d"] = self.layout.delimiter
@@ -141,7 +150,7 @@ def _prepared(path: Path, sample: bytes | None = None) -> Iterator[CsvSource]:
 
 
 def _sniff_or_fail(source: CsvSource) -> Dialect:
-    with duckdb.connect() as con:
+    with connect() as con:
         try:
             return _sniff(con, source)
         except duckdb.Error as exc:
@@ -184,7 +193,7 @@ def _next_types(error: BaseException, text_columns: dict[str, str] | None) -> di
 def _read_arrow(source: CsvSource) -> pa.Table:
     """Read the whole file, widening broken columns to text until it reads."""
     text_columns: dict[str, str] | None = {}
-    with duckdb.connect() as con:
+    with connect() as con:
         while True:
             try:
                 return _relation(con, source, text_columns).to_arrow_table()
@@ -244,7 +253,7 @@ def iter_csv(path: Path, batch_rows: int) -> Iterator[pd.DataFrame]:
 
 def _stream(path: Path, sample: bytes | None, batch_rows: int, start: int) -> Iterator[pd.DataFrame]:
     """Yield frames from row `start` on, widening a broken column to text and resuming."""
-    with _prepared(path, sample) as source, duckdb.connect() as con:
+    with _prepared(path, sample) as source, connect() as con:
         text_columns: dict[str, str] | None = {}
         done = start
         while True:

@@ -15,7 +15,13 @@ import duckdb
 import pandas as pd
 
 from kpiml.data._files import magic_kind, read_head, unreadable
-from kpiml.data._frames import arrow_to_pandas, check_has_rows, check_unique_columns, rebatch
+from kpiml.data._frames import (
+    arrow_to_pandas,
+    check_has_rows,
+    check_unique_columns,
+    connect,
+    rebatch,
+)
 from kpiml.errors import KpimlError, closest_names
 
 
@@ -63,7 +69,7 @@ def _engine_error(source: str, error: BaseException) -> KpimlError:
 
 def read_parquet(location: str) -> pd.DataFrame:
     """Read a Parquet file, a folder of Parquet files (hive partitions included) or a glob."""
-    with duckdb.connect() as con:
+    with connect() as con:
         try:
             table = _parquet_relation(con, location).to_arrow_table()
         except (duckdb.Error, OSError) as exc:
@@ -75,7 +81,7 @@ def read_parquet(location: str) -> pd.DataFrame:
 
 def iter_parquet(location: str, batch_rows: int) -> Iterator[pd.DataFrame]:
     """Stream Parquet in chunks of batch_rows rows without loading the whole data set."""
-    with duckdb.connect() as con:
+    with connect() as con:
         yield from _stream(lambda: _parquet_relation(con, location), f"'{location}'", batch_rows)
 
 
@@ -99,7 +105,7 @@ def _stream(make, source: str, batch_rows: int) -> Iterator[pd.DataFrame]:  # ty
 def _connect(path: Path) -> duckdb.DuckDBPyConnection:
     """Open a DuckDB file read-only: kpiml never changes the user's database."""
     try:
-        return duckdb.connect(str(path), read_only=True)
+        return connect(str(path), read_only=True)
     except duckdb.Error as exc:
         message = str(exc)
         if "lock" in message.lower():

@@ -11,11 +11,21 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 
+import duckdb
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from kpiml.errors import KpimlError
+
+_TRUE_FALSE = pa.array(["true", "false"])
+
+
+def connect(database: str = ":memory:", read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection without the progress bar DuckDB draws on stderr for long queries."""
+    con = duckdb.connect(database, read_only=read_only)
+    con.execute("SET enable_progress_bar = false")
+    return con
 
 
 def _is_text(kind: pa.DataType) -> bool:
@@ -23,6 +33,25 @@ def _is_text(kind: pa.DataType) -> bool:
     if hasattr(pa.types, "is_string_view"):
         checks.append(pa.types.is_string_view)
     return any(check(kind) for check in checks)
+
+
+def _only_true_false(column: pa.ChunkedArray) -> bool:
+    lowered = pc.utf8_lower(column.drop_null())
+    return len(lowered) > 0 and bool(pc.all(pc.is_in(lowered, value_set=_TRUE_FALSE)).as_py())
+
+
+def _true_false_to_bool(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Make a text column of only 'true'/'false' (any case) boolean.
+
+    The CSV reader keeps DuckDB from sniffing booleans, because it would also turn labels
+    such as 'Yes'/'No' into True/False and a user could no longer name the positive label as
+    written in the file; 'true'/'false' are not labels but flags, so they become booleans here.
+    """
+    if column.null_count == len(column) or not _only_true_false(column.slice(0, 1_000)):
+        return column
+    if not _only_true_false(column):
+        return column
+    return pc.equal(pc.utf8_lower(column), "true")
 
 
 def _clean_arrow_column(column: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -34,8 +63,8 @@ def _clean_arrow_column(column: pa.ChunkedArray) -> pa.ChunkedArray:
     if _is_text(kind):
         empty = pc.equal(column, "")
         if pc.any(empty).as_py():  # checking is cheap; rebuilding a text column is not
-            return pc.if_else(empty, pa.scalar(None, kind), column)
-        return column
+            column = pc.if_else(empty, pa.scalar(None, kind), column)
+        return _true_false_to_bool(column)
     if pa.types.is_decimal(kind):  # NUMERIC/DECIMAL and HUGEINT would become Decimal objects
         return column.cast(pa.float64())
     if pa.types.is_time(kind):  # time of day has no pandas dtype; keep it readable as text
