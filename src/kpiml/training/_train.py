@@ -242,6 +242,12 @@ def _run_search(ctx: _Context) -> tuple[list[CandidateState], list[str]]:
 
     search(setup, states, deadline, listener)
     if not any(s.best is not None for s in states):
+        cheapest = min(states, key=lambda s: s.model.relative_cost)
+        notes.append(f"no trial finished within the budget: {cheapest.model.name} defaults were run past it, so that a model exists")
+        cheapest.exhausted = False
+        cheapest.study.enqueue_trial(cheapest.model.defaults(ctx.task) | ({"imbalance": "none"} if len(options) > 1 else {}))
+        run_trial(replace(setup, prune=False), cheapest, float("inf"))
+    if not any(s.best is not None for s in states):
         raise KpimlError(f"No candidate finished a cross-validation within the budget of {ctx.budget:.0f} s", fix="raise --budget (or models.search.budget_seconds), or disable slow candidates in kpiml.yaml")
     return states, notes
 
