@@ -6,6 +6,7 @@ Pure functions on numpy arrays; files, flags and printing belong to the CLI and 
 from kpiml.kpi.bootstrap import ConfidenceInterval, bootstrap_ci, bootstrap_mean_ci
 from kpiml.kpi.economics import ChurnTerms, Payoff, has_economics, max_rows, payoff_from_kpi
 from kpiml.kpi.emp import EmpResult, emp_churn, emp_score
+from kpiml.kpi.holdout import holdout_figures
 from kpiml.kpi.operating_point import (
     OperatingPoint,
     OutOfFold,
@@ -56,6 +57,7 @@ __all__ = [
     "expected_profit_curve",
     "expected_values",
     "has_economics",
+    "holdout_figures",
     "implied_metric",
     "kpi_key",
     "kpi_metric",

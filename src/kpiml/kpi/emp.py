@@ -4,10 +4,10 @@ Written by hand with numpy/scipy: no field-standard library exposes EMP besides 
 which pulls in sympy and compiled extensions for one integral, so kpiml keeps it only as the
 reference its tests compare against (to 1e-6).
 
-Notation of the paper: pi_0 / pi_1 are the shares of churners / non-churners here written
-`pi1` / `pi0` the kpiml way (1 = churn is the positive class); F1(t) / F0(t) are the true and
-false positive rates of the ranking cut at t; CLV, d (incentive), f (contact) and the
-acceptance rate gamma ~ Beta(alpha, beta). The profit of targeting the top of the ranking is
+Notation: the paper labels churners 0; kpiml labels them 1 (the positive class), so here
+`pi1` is the share of churners and `pi0` that of non-churners, and F1(t) / F0(t) are the true
+and false positive rates of targeting the ranking's top down to t. CLV, d (incentive cost),
+f (contact cost) and the acceptance rate gamma ~ Beta(alpha, beta) are the paper's. The profit of targeting the top of the ranking is
 linear in gamma,
 
     P(t; gamma) = pi1 * F1(t) * (gamma * (CLV - d) - f) - pi0 * F0(t) * (d + f),

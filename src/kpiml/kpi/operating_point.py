@@ -26,6 +26,7 @@ from kpiml.errors import KpimlError
 from kpiml.kpi.economics import Payoff, capacity_text, max_rows, payoff_from_kpi
 from kpiml.kpi.profit import (
     BestPoint,
+    baseline_profit,
     capped_count,
     check_labels,
     check_scores,
@@ -122,8 +123,7 @@ def _expected_at(p: np.ndarray, payoff: Payoff, count: int) -> float:
     """Expected profit per row of acting on the top `count` rows of the ranking (no labels)."""
     order = rank(ranking_score(p, payoff))[:count]
     ev = expected_values(p, payoff) * np.ones(len(p))
-    base = float(np.sum(-p * payoff.cost_fn + (1.0 - p) * payoff.benefit_tn))
-    return (base + float(ev[order].sum())) / len(p)
+    return (baseline_profit(p, payoff) + float(ev[order].sum())) / len(p)
 
 
 def apply_operating_point(point: OperatingPoint, p: np.ndarray, values: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
