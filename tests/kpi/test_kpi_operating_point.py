@@ -58,6 +58,19 @@ def test_capacity_makes_a_top_k_point_and_is_exact() -> None:
     assert apply_operating_point(point, batch)[0].sum() == 20
 
 
+def test_single_rows_use_the_capacity_threshold() -> None:
+    """Check that rows scored one at a time clear the OOF capacity cut, acting on about the share."""
+    y, p = calibrated(3000)
+    point = choose_operating_point(OutOfFold(y, p), with_capacity(SCALAR, share=0.2))
+    assert point.capacity_threshold is not None and point.capacity_threshold > point.threshold  # type: ignore[operator]
+    single = [apply_operating_point(point, p[i : i + 1], per_batch=False)[0][0] for i in range(3000)]
+    assert sum(single) == point.oof_acted
+    assert apply_operating_point(point, p[:1])[0].sum() == 0  # a batch of one has no 20 % to act on
+    free = choose_operating_point(OutOfFold(y, p), SCALAR)
+    assert free.capacity_threshold is None
+    np.testing.assert_array_equal(apply_operating_point(free, p, per_batch=False)[0], apply_operating_point(free, p)[0])
+
+
 def test_count_and_budget_capacities_apply_per_batch() -> None:
     """Check that a count or a budget / contact cost caps each batch at that many rows."""
     y, p = calibrated(2000)

@@ -66,6 +66,7 @@ class OperatingPoint(BaseModel):
     threshold: float | None
     max_share: float | None
     max_count: int | None
+    capacity_threshold: float | None
     oof_rows: int
     oof_acted: int
     oof_share: float
@@ -114,6 +115,7 @@ def choose_operating_point(oof: OutOfFold, kpi: KpiBlock) -> OperatingPoint:
         oof_rows=len(y), oof_acted=chosen, oof_share=chosen / len(y),
         realised_profit_per_row=float(curve.profit[chosen]) / len(y),
         expected_profit_per_row=_expected_at(p, payoff, chosen),
+        capacity_threshold=float(curve.score[chosen]) if 0 < chosen < free.count else None,
         unconstrained_share=free.share, payoff=payoff.derivation,
         reason=_reason(ranking, free, chosen, limit, kpi, payoff), kpi=kpi,
     )
@@ -126,11 +128,15 @@ def _expected_at(p: np.ndarray, payoff: Payoff, count: int) -> float:
     return (baseline_profit(p, payoff) + float(ev[order].sum())) / len(p)
 
 
-def apply_operating_point(point: OperatingPoint, p: np.ndarray, values: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def apply_operating_point(point: OperatingPoint, p: np.ndarray, values: np.ndarray | None = None, *,
+                          per_batch: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Decisions (0/1) and expected net value of acting for each row of a new batch.
 
     A row is acted on when its score clears the threshold; the capacity then keeps the top
-    share (or count) of the batch by score among those rows, so it is never exceeded.
+    share (or count) of the batch by score among those rows, so it is never exceeded. Rows
+    scored one at a time (REST) have no batch to take a share of: with `per_batch=False` a row
+    must instead clear `capacity_threshold`, the score at which the capacity bound on the
+    out-of-fold rows, so that about the allowed share of a stream is acted on.
     """
     p_arr = check_scores(p)
     payoff = payoff_from_kpi(point.kpi, values)
@@ -141,6 +147,9 @@ def apply_operating_point(point: OperatingPoint, p: np.ndarray, values: np.ndarr
     if point.threshold is None or len(p_arr) == 0:
         return decision, ev
     eligible = score >= point.threshold
+    if not per_batch:
+        bar = point.capacity_threshold if point.capacity_threshold is not None else point.threshold
+        return (eligible & (score >= bar)).astype(np.int64), ev
     limit = max_rows(point.kpi.capacity, len(p_arr), payoff.contact)
     order = rank(np.where(eligible, score, -np.inf))
     take = int(eligible.sum()) if limit is None else min(int(eligible.sum()), limit)
