@@ -20,7 +20,7 @@ _PHONE = re.compile(r"^\+?\(?\d[\d\s().-]{5,18}\d$")
 _PHONE_NAME = re.compile(r"phone|mobile|cell|(^|_)tel($|_)|fax", re.I)
 _NAME_NAME = re.compile(r"(^|_)(first_?name|last_?name|full_?name|sur_?name|given_?name|family_?name|name|customer_?name|client_?name|contact_?name|person)($|_)", re.I)
 _OTHER_PII_NAME = re.compile(r"(^|_)(ssn|social_security|passport|iban|credit_?card|card_?number|street|address|postcode_full|national_id|tax_id|ip_?address)($|_)", re.I)
-_PERSON_NAME = re.compile(r"^[A-Z][a-zA-Z'’-]+(\s+[A-Z][a-zA-Z'’.-]+){0,3}$")
+_PERSON_NAME = re.compile(r"^[A-Z][^\W\d_]*(?:[-'’][^\W\d_]+)*(\s+((de|van|von|der|den|la|le|di|da|del|bin|al|du|dos)\s+)*[A-Z][^\W\d_'’.-]*(?:[-'’.][^\W\d_]*)?){0,3}$")
 BOOLEAN_WORDS = {"true", "false", "yes", "no", "y", "n", "t", "f", "0", "1"}
 CATEGORICAL_MAX_DISTINCT_SHARE = 0.5
 
