@@ -9,7 +9,7 @@ set of categories, in the share of rows on one side).
 The drift rule. With a million new rows every tiny difference is "significant"; with a few
 hundred, PSI and distances are noisy. So a column drifts only when BOTH
   1. its p-value, corrected for testing every column (Benjamini-Hochberg by default), is
-     below `alpha`: the difference is not noise; and
+     below `alpha` (0.001 by default, see `Thresholds`): the difference is not noise; and
   2. the difference is material: PSI >= psi_watch / psi_retrain (the spec's thresholds), or
      distance >= distance_watch / distance_retrain (5 / 10 points of the rows).
 The distance thresholds are the ones that fire in practice on small moves: a location shift
@@ -31,7 +31,6 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field
 from scipy import stats
-from statsmodels.stats.multitest import multipletests
 
 from kpiml.monitoring.reference import (
     MISSING,
@@ -202,6 +201,8 @@ def grade(drift: ColumnDrift, t: Thresholds) -> ColumnDrift:
 
 def column_drift(reference: Reference, data: pd.DataFrame, thresholds: Thresholds | None = None) -> list[ColumnDrift]:
     """Drift of every reference column present in `data`, p-values corrected across columns."""
+    from statsmodels.stats.multitest import multipletests
+
     t = thresholds or Thresholds()
     found = []
     for name, ref in reference.columns.items():
