@@ -282,7 +282,7 @@ class FeaturePruner(TransformerMixin, BaseEstimator):
     def _used(self, values: np.ndarray, y: np.ndarray, keep: np.ndarray) -> np.ndarray:
         import lightgbm as lgb
 
-        params = {"n_estimators": 100, "learning_rate": 0.1, "num_leaves": 15, "verbose": -1, "n_jobs": 1, "subsample": 0.8, "subsample_freq": 1, "random_state": self.random_state}
+        params: dict[str, Any] = {"n_estimators": 100, "learning_rate": 0.1, "num_leaves": 15, "verbose": -1, "n_jobs": 1, "subsample": 0.8, "subsample_freq": 1, "random_state": self.random_state}
         model = lgb.LGBMRegressor(**params) if self.task == "regression" else lgb.LGBMClassifier(**params)
         model.fit(values[:, keep], y)
         gain = model.booster_.feature_importance(importance_type="gain")

@@ -235,9 +235,10 @@ def search(setup: SearchSetup, states: list[CandidateState], deadline: Deadline,
         if state.trials == 0:
             state.study.enqueue_trial({**state.model.defaults(setup.task), **({"imbalance": "none"} if len(setup.imbalance) > 1 else {})})
     while time.monotonic() < (end := deadline(states)):
-        state = pick_next(states, time.monotonic(), end, n_folds)
-        if state is None:
+        picked = pick_next(states, time.monotonic(), end, n_folds)
+        if picked is None:
             break
+        state = picked
         try:
             result = run_trial(setup, state, end)
         except OutOfTime:

@@ -75,7 +75,7 @@ def encode_target(frame: pd.DataFrame, spec: Spec) -> tuple[np.ndarray, list[str
 
 
 def _states(spec: Spec, problem: str, n_rows: int, seed: int) -> tuple[list[CandidateState], list[str]]:
-    enabled = {c.name: c for c in spec.models.candidates if c.enabled}
+    enabled: dict[str, Any] = {c.name: c for c in spec.models.candidates if c.enabled}
     notes: list[str] = []
     states = []
     for model in candidates_for(list(enabled), problem):
@@ -310,7 +310,7 @@ def train_model(spec: Spec, frame: pd.DataFrame, *, budget: float | None = None,
     blend, calibrator, oof, blend_notes = _blend_and_calibrate(ctx, members)
     time_ordered = spec.split.strategy == "time"
     fold_members = [Member(k, w, members[k].params, _fold_parts(members[k], ctx.cache, time_ordered)) for k, w in blend.weights.items()]
-    kw = {"problem": ctx.task.problem, "classes": ctx.classes, "calibrator": calibrator, "positive": spec.target.positive, "feature_columns": [c.name for c in spec.feature_columns()]}
+    kw: dict[str, Any] = {"problem": ctx.task.problem, "classes": ctx.classes, "calibrator": calibrator, "positive": spec.target.positive, "feature_columns": [c.name for c in spec.feature_columns()]}
     holdout = _score_holdout(ctx, KpimlModel(members=fold_members, **kw))
     final, how = _final_members(ctx, states, members, blend)
     y_train = ctx.y[ctx.splits.train]
