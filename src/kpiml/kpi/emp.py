@@ -111,9 +111,9 @@ def emp_churn(y: np.ndarray, score: np.ndarray, *, clv: float = 200.0, incentive
         return EmpResult(emp=0.0, share=0.0)  # no churner to save, or saving one never pays
     f0, f1 = _hull_rates(y_arr, s)
     d_f0, d_f1 = np.diff(f0), np.diff(f1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(d_f1 > 0, d_f0 / np.where(d_f1 > 0, d_f1, 1.0), np.inf)
-    breaks = contact / (clv - incentive) + (incentive + contact) / (clv - incentive) * (pi0 / pi1) * ratio
+    # A hull edge that gains no churner (d_f1 = 0) never pays for its extra contacts: no break.
+    ratio = d_f0 / np.where(d_f1 > 0, d_f1, 1.0)
+    breaks = np.where(d_f1 > 0, (contact + (incentive + contact) * (pi0 / pi1) * ratio) / (clv - incentive), np.inf)
     edges = np.clip(np.concatenate([[0.0], np.maximum.accumulate(breaks), [1.0]]), 0.0, 1.0)
     mass = np.diff(betainc(alpha, beta, edges))
     moment = alpha / (alpha + beta) * np.diff(betainc(alpha + 1.0, beta, edges))
