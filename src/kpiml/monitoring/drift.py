@@ -26,6 +26,7 @@ p-value uses the training column's size for the same reason (see `ks_pvalue`).
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -38,13 +39,13 @@ from kpiml.monitoring.reference import (
     CategoricalReference,
     NumericReference,
     Reference,
-    bin_index,
     category_text,
     numeric_values,
 )
 from kpiml.monitoring.thresholds import LEVELS, Level, Thresholds, level_for, worst
 
 PSI_EPS = 1e-4
+KS_LIMIT_N = 10_000
 
 
 class BinShare(BaseModel):
@@ -97,34 +98,39 @@ def psi(reference: np.ndarray, new: np.ndarray, eps: float = PSI_EPS) -> float:
     return float(max(np.sum((act - ref) * np.log(act / ref)), 0.0))
 
 
-def ks_distance(sketch: np.ndarray, values: np.ndarray) -> float:
-    """Largest gap between the empirical CDFs of `values` and of the sketch, in O(n log k).
+def present_sorted(values: np.ndarray) -> np.ndarray:
+    """The non-missing values, sorted (NaN sort last): one sort serves PSI bins and KS."""
+    x = np.asarray(values, dtype=np.float64)
+    return np.sort(x)[: x.size - int(np.isnan(x).sum())]
+
+
+def ks_distance(sketch: np.ndarray, values: np.ndarray, *, is_sorted: bool = False) -> float:
+    """Largest gap between the empirical CDFs of `values` and of the sketch.
 
     Between consecutive sketch points the sketch CDF is flat and the new CDF rises, so the
-    supremum is attained at a sketch point or just below one: counting new values per gap
-    and per tie with the sketch (no sort of the new values) gives it exactly."""
+    supremum is attained at a sketch point or just below one: two binary searches of the
+    sketch points in the sorted new values give it exactly, in O(k log n) after the sort."""
     u, ref_counts = np.unique(np.asarray(sketch, dtype=np.float64), return_counts=True)
-    x = values[~np.isnan(values)]
-    if u.size == 0 or x.size == 0:
+    xs = values if is_sorted else present_sorted(values)
+    if u.size == 0 or xs.size == 0:
         return 0.0
-    idx = np.searchsorted(u, x, side="left")
-    eq = u[np.minimum(idx, u.size - 1)] == x
-    gaps = np.bincount(idx[~eq], minlength=u.size + 1)[: u.size]
-    ties = np.bincount(idx[eq], minlength=u.size)
-    below = np.cumsum(gaps) + np.concatenate(([0], np.cumsum(ties)[:-1]))
-    at = below + ties
+    below = np.searchsorted(xs, u, side="left") / xs.size
+    at = np.searchsorted(xs, u, side="right") / xs.size
     ref_cdf = np.cumsum(ref_counts) / ref_counts.sum()
     ref_before = np.concatenate(([0.0], ref_cdf[:-1]))
-    n = x.size
-    return float(max(np.max(np.abs(at / n - ref_cdf)), np.max(np.abs(below / n - ref_before))))
+    return float(max(np.max(np.abs(at - ref_cdf)), np.max(np.abs(below - ref_before))))
 
 
 def ks_pvalue(distance: float, n_new: int, n_reference: int) -> float:
-    """Two-sided two-sample KS p-value for sizes n_new and n_reference (scipy's asymptotic
-    formula, as `ks_2samp` uses for large samples); conservative for tied (discrete) values."""
+    """Two-sided two-sample KS p-value for sizes n_new and n_reference: scipy's `kstwo` at the
+    effective size n*m/(n+m), as `ks_2samp` does for large samples; above `KS_LIMIT_N` the
+    limiting Kolmogorov distribution (`kstwobign`), within 1 % of it there and ~1,000 times
+    faster (kstwo takes ~0.5 s per column at n = 200,000). Conservative for tied values."""
     if n_new == 0 or n_reference == 0:
         return 1.0
     en = n_new * n_reference / (n_new + n_reference)
+    if en > KS_LIMIT_N:
+        return float(stats.kstwobign.sf(distance * np.sqrt(en)))
     return float(stats.kstwo.sf(distance, max(round(en), 1)))
 
 
@@ -138,12 +144,12 @@ def _numeric_bins(ref: NumericReference) -> list[str]:
 def numeric_drift(name: str, ref: NumericReference, series: pd.Series | np.ndarray) -> ColumnDrift:
     """PSI on the reference bins (missing as a bin), KS distance and p-value against the sketch."""
     x = numeric_values(series) if isinstance(series, pd.Series) else np.asarray(series, dtype=np.float64)
-    missing = np.isnan(x)
-    present = x[~missing]
-    counts = np.bincount(bin_index(present, ref.edges), minlength=len(ref.edges) + 1).astype(np.float64)
-    new_shares = np.append(counts, missing.sum()) / max(x.size, 1)
+    present = present_sorted(x)
+    below = np.searchsorted(present, np.asarray(ref.edges, dtype=np.float64), side="left")
+    counts = np.diff(np.concatenate(([0], below, [present.size])))
+    new_shares = np.append(counts, x.size - present.size) / max(x.size, 1)
     ref_shares = np.append(ref.shares, ref.missing_share)
-    d = ks_distance(np.asarray(ref.sketch), present)
+    d = ks_distance(np.asarray(ref.sketch), present, is_sorted=True)
     n_ref = round(ref.n * (1.0 - ref.missing_share))
     p = ks_pvalue(d, int(present.size), n_ref)
     bins = [BinShare(label=lab, reference=float(r), new=float(a)) for lab, r, a in zip(_numeric_bins(ref), ref_shares, new_shares, strict=True)]
@@ -151,10 +157,12 @@ def numeric_drift(name: str, ref: NumericReference, series: pd.Series | np.ndarr
                        distance=d, statistic=d, p_value=p, p_adjusted=p, bins=bins)
 
 
-def category_counts(ref: CategoricalReference, series: pd.Series) -> dict[str, float]:
+def category_counts(ref: CategoricalReference, series: pd.Series, counts: pd.Series | None = None) -> dict[str, float]:
     """New rows per reference bucket; categories the reference does not list (rare in training
-    or never seen) go to __other__, missing values to __missing__."""
-    counts = category_text(series).value_counts(dropna=True)
+    or never seen) go to __other__, missing values to __missing__. `counts` are the column's
+    category counts when the caller already has them (quality checks need them too)."""
+    if counts is None:
+        counts = category_text(series).value_counts(dropna=True)
     known = {k for k in ref.shares if k not in (OTHER, MISSING)}
     out = dict.fromkeys(ref.shares, 0.0)
     out.setdefault(OTHER, 0.0)
@@ -167,9 +175,9 @@ def category_counts(ref: CategoricalReference, series: pd.Series) -> dict[str, f
     return out
 
 
-def categorical_drift(name: str, ref: CategoricalReference, series: pd.Series) -> ColumnDrift:
+def categorical_drift(name: str, ref: CategoricalReference, series: pd.Series, counts: pd.Series | None = None) -> ColumnDrift:
     """PSI and total variation distance on category shares, chi-square on the 2 x k table."""
-    new_counts = category_counts(ref, series)
+    new_counts = category_counts(ref, series, counts)
     labels = list(new_counts)
     new = np.array([new_counts[k] for k in labels])
     ref_counts = np.array([ref.shares.get(k, 0.0) for k in labels]) * ref.n
@@ -199,7 +207,9 @@ def grade(drift: ColumnDrift, t: Thresholds) -> ColumnDrift:
     return drift.model_copy(update={"level": level, "reason": reason if level != "ok" else f"immaterial: {reason}"})
 
 
-def column_drift(reference: Reference, data: pd.DataFrame, thresholds: Thresholds | None = None) -> list[ColumnDrift]:
+def column_drift(
+    reference: Reference, data: pd.DataFrame, thresholds: Thresholds | None = None, value_counts: Mapping[str, pd.Series] | None = None
+) -> list[ColumnDrift]:
     """Drift of every reference column present in `data`, p-values corrected across columns."""
     from statsmodels.stats.multitest import multipletests
 
@@ -208,7 +218,10 @@ def column_drift(reference: Reference, data: pd.DataFrame, thresholds: Threshold
     for name, ref in reference.columns.items():
         if name not in data.columns:
             continue
-        found.append(numeric_drift(name, ref, data[name]) if isinstance(ref, NumericReference) else categorical_drift(name, ref, data[name]))
+        if isinstance(ref, NumericReference):
+            found.append(numeric_drift(name, ref, data[name]))
+        else:
+            found.append(categorical_drift(name, ref, data[name], (value_counts or {}).get(name)))
     if found:
         adjusted = multipletests([d.p_value for d in found], alpha=t.alpha, method=t.correction)[1]
         found = [d.model_copy(update={"p_adjusted": float(a)}) for d, a in zip(found, adjusted, strict=True)]
@@ -223,8 +236,11 @@ def score_drift(reference: Reference, scores: np.ndarray, thresholds: Thresholds
     return grade(drift.model_copy(update={"column": "score", "kind": "score"}), thresholds or Thresholds())
 
 
-def drift_report(reference: Reference, data: pd.DataFrame, scores: np.ndarray | None = None, thresholds: Thresholds | None = None) -> DriftReport:
+def drift_report(
+    reference: Reference, data: pd.DataFrame, scores: np.ndarray | None = None, thresholds: Thresholds | None = None,
+    value_counts: Mapping[str, pd.Series] | None = None,
+) -> DriftReport:
     """Feature drift of every column and prediction drift of the scores."""
     t = thresholds or Thresholds()
     score = None if scores is None else score_drift(reference, scores, t)
-    return DriftReport(columns=column_drift(reference, data, t), score=score, correction=t.correction, alpha=t.alpha)
+    return DriftReport(columns=column_drift(reference, data, t, value_counts), score=score, correction=t.correction, alpha=t.alpha)

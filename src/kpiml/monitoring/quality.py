@@ -104,9 +104,10 @@ def _numeric_quality(s: pd.Series, spec: Mapping[str, Any]) -> tuple[ColumnQuali
     return q, out, int(present.size)
 
 
-def _categorical_quality(s: pd.Series, spec: Mapping[str, Any]) -> tuple[ColumnQuality, int]:
+def _categorical_quality(s: pd.Series, spec: Mapping[str, Any], counts: pd.Series | None) -> tuple[ColumnQuality, int]:
     known = spec.get("categories")
-    counts = category_text(s).value_counts(dropna=True)
+    if counts is None:
+        counts = category_text(s).value_counts(dropna=True)
     unseen = counts[~counts.index.isin([str(c) for c in known])] if known is not None else counts.iloc[:0]
     n = max(len(s), 1)
     q = ColumnQuality(column=str(s.name), type=str(spec.get("type", "categorical")), missing_share=float(s.isna().sum() / n),
@@ -146,8 +147,11 @@ def _issues(q: ColumnQuality, rows: int, counts: dict[str, tuple[int, int]], t: 
     return found
 
 
-def check_quality(data: pd.DataFrame, contract: Contract, thresholds: Thresholds | None = None) -> QualityReport:
-    """Schema, new categories, missing-share jumps and out-of-range values of `data`."""
+def check_quality(
+    data: pd.DataFrame, contract: Contract, thresholds: Thresholds | None = None, value_counts: Mapping[str, pd.Series] | None = None
+) -> QualityReport:
+    """Schema, new categories, missing-share jumps and out-of-range values of `data`
+    (`value_counts`: category counts per column the caller already computed)."""
     t = thresholds or Thresholds()
     rows = len(data)
     issues = [QualityIssue(column=c, check="missing_column", level="retrain", message=f"column '{c}' of the input contract is absent")
@@ -166,7 +170,7 @@ def check_quality(data: pd.DataFrame, contract: Contract, thresholds: Thresholds
         elif kind == "datetime":
             q = _datetime_quality(data[name], spec)
         else:
-            q, new = _categorical_quality(data[name], spec)
+            q, new = _categorical_quality(data[name], spec, (value_counts or {}).get(name))
             counts["new"] = (new, rows)
         columns.append(q)
         issues += _issues(q, rows, counts, t)
