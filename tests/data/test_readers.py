@@ -11,6 +11,8 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from kpiml.data.readers import iter_batches, read_table, source_kind
 from kpiml.errors import KpimlError
@@ -102,6 +104,26 @@ def test_yes_no_labels_stay_text_and_true_false_become_bool(tmp_path: Path) -> N
     assert frame["churn"].tolist()[:2] == ["Yes", "No"] and frame["churn"].isna().tolist()[2]
     assert frame["flag"].dtype == "boolean"
     assert frame["flag"].tolist()[0] is True and frame["flag"].isna().tolist() == [False, True, False]
+
+
+_TEXT = st.text(alphabet='abcXYZéü€ ,;|\t"\'\n-', max_size=12).map(lambda text: "x" + text)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    rows=st.lists(st.tuples(st.integers(-10**12, 10**12), _TEXT, st.none() | _TEXT), min_size=1, max_size=30),
+    delimiter=st.sampled_from([",", ";", "\t", "|"]),
+)
+def test_any_quoted_text_round_trips(tmp_path: Path, rows: list[tuple[int, str, str | None]], delimiter: str) -> None:
+    """Check that text with delimiters, quotes and newlines written by pandas reads back unchanged."""
+    frame = pd.DataFrame(rows, columns=["n", "text", "maybe"])
+    path = tmp_path / "round.csv"
+    frame.to_csv(path, sep=delimiter, index=False)
+    back = read_table(path)
+    assert back["n"].tolist() == frame["n"].tolist()
+    assert back["text"].tolist() == frame["text"].tolist()
+    assert back["maybe"].isna().tolist() == frame["maybe"].isna().tolist()
+    assert back["maybe"].dropna().tolist() == frame["maybe"].dropna().tolist()
 
 
 def test_header_names_are_kept_exactly(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ import io
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from kpiml.errors import KpimlError
 
@@ -48,13 +49,22 @@ def _records(text: str, delimiter: str, truncated: bool) -> list[tuple[int, int]
     return found[:-1] if truncated and len(found) > 1 else found
 
 
-def _score(records: list[tuple[int, int]]) -> tuple[float, int, int]:
-    """(share of records with the modal field count, modal count, leading title lines)."""
+class _Score(NamedTuple):
+    share: float  # of the records from the header on, those with the modal field count
+    modal: int
+    skip: int  # title records above the header
+
+    def rank(self) -> tuple[float, int, int]:
+        """Consistent first, then no title lines skipped, then more fields."""
+        return self.share, -self.skip, self.modal
+
+
+def _score(records: list[tuple[int, int]]) -> _Score:
     counts = [count for _, count in records]
     modal, _ = Counter(counts).most_common(1)[0]
     skip = counts.index(modal)
     body = counts[skip:]
-    return body.count(modal) / len(body), modal, skip
+    return _Score(body.count(modal) / len(body), modal, skip)
 
 
 def sniff_layout(path: Path, codec: str, source: str) -> Layout:
@@ -62,20 +72,20 @@ def sniff_layout(path: Path, codec: str, source: str) -> Layout:
     with path.open(encoding=codec, newline="", errors="replace") as handle:
         text = handle.read(_SAMPLE_CHARS)
     truncated = len(text) == _SAMPLE_CHARS
-    best: tuple[tuple[float, int, int], str, list[tuple[int, int]]] | None = None
+    best: tuple[_Score, str, list[tuple[int, int]]] | None = None
     for delimiter in CANDIDATES:
         records = _records(text, delimiter, truncated)
-        if not records:
+        score = _score(records) if records else None
+        if score is None or score.modal < 2 or score.skip > _MAX_TITLE_LINES:
             continue
-        score = _score(records)
-        if score[1] > 1 and score[2] <= _MAX_TITLE_LINES and (best is None or score[:2] > best[0][:2]):
+        if best is None or score.rank() > best[0].rank():
             best = (score, delimiter, records)
     if best is None:
         return Layout(None, 0)
-    (share, modal, skip), delimiter, records = best
-    if share < 1.0:
-        _raise_ragged(source, records[skip:], modal, delimiter)
-    return Layout(delimiter, records[skip][0] - 1)
+    score, delimiter, records = best
+    if score.share < 1.0:
+        _raise_ragged(source, records[score.skip :], score.modal, delimiter)
+    return Layout(delimiter, records[score.skip][0] - 1)
 
 
 def _raise_ragged(source: str, records: list[tuple[int, int]], modal: int, delimiter: str) -> None:
