@@ -109,7 +109,7 @@ def test_yes_no_labels_stay_text_and_true_false_become_bool(tmp_path: Path) -> N
 _TEXT = st.text(alphabet='abcXYZéü€ ,;|\t"\'\n-', max_size=12).map(lambda text: "x" + text)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     rows=st.lists(st.tuples(st.integers(-10**12, 10**12), _TEXT, st.none() | _TEXT), min_size=1, max_size=30),
     delimiter=st.sampled_from([",", ";", "\t", "|"]),
@@ -177,6 +177,14 @@ def test_parquet_file_folder_and_glob(tmp_path: Path) -> None:
         assert frame["id"].tolist() == list(range(1, 7))
         assert frame["name"].isna().tolist() == whole["name"].isna().tolist()
         assert frame["active"].dtype == "bool"
+
+
+def test_parquet_hive_partitions_become_columns(tmp_path: Path) -> None:
+    """Check that a folder partitioned as region=.../ reads with region as a column."""
+    _frame(6).assign(region=["north", "south"] * 3).to_parquet(tmp_path / "hive", partition_cols=["region"], index=False)
+    frame = read_table(tmp_path / "hive")
+    assert sorted(frame["id"]) == list(range(1, 7))
+    assert frame.groupby("region")["id"].count().to_dict() == {"north": 3, "south": 3}
 
 
 def test_duckdb_file_table_query_and_single_table(tmp_path: Path) -> None:
@@ -316,6 +324,7 @@ ERRORS = [
     pytest.param(_file("head.csv", "a,b,c\n"), KpimlError, r"head\.csv' has column names but no rows", id="header-only"),
     pytest.param(_file("dup.csv", "id,x,id,y,x\n1,2,3,4,5\n"), KpimlError, r"duplicate column names: 'id', 'x'", id="duplicates"),
     pytest.param(_file("ragged.csv", "a,b\n1,2\n3,4,5\n"), KpimlError, r"ragged\.csv' has a row with the wrong number", id="ragged"),
+    pytest.param(_file("t.parquet", CSV_TEXT), KpimlError, r"t\.parquet': it is not a Parquet file", id="not-parquet"),
     pytest.param(_file("book.xlsx", b"PK\x03\x04"), KpimlError, r"does not know the suffix '\.xlsx'.*\.parquet", id="suffix"),
     pytest.param(_file("fake.db", "not a database"), KpimlError, r"fake\.db': it is neither a DuckDB nor a SQLite", id="fake-db"),
     pytest.param(_database("duckdb", table="t", query="SELECT 1"), KpimlError, r"Both a table and a query", id="both"),

@@ -8,7 +8,7 @@ one asked for does not, and turning engine errors into messages about the user's
 from __future__ import annotations
 
 import glob
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import duckdb
@@ -45,16 +45,19 @@ def _parquet_relation(con: duckdb.DuckDBPyConnection, location: str) -> duckdb.D
             fix="check the folder or pattern (a folder is searched recursively for *.parquet)",
         )
     if len(files) == 1:
-        head = read_head(Path(files[0]), 16)
-        if magic_kind(head) is None or magic_kind(head)[0] != "parquet":  # type: ignore[index]
-            found = magic_kind(head)
-            what = found[1] if found else "not a Parquet file (no PAR1 header)"
-            raise unreadable(Path(files[0]), f"it is {what}" if found else what,
-                             "write it again as Parquet, or give it the suffix of its real format")
-    return con.sql(
-        "SELECT * FROM read_parquet($f, union_by_name=true, hive_partitioning=$h)",
-        params={"f": files, "h": Path(location).is_dir()},
-    )
+        _check_parquet_magic(Path(files[0]))
+    # Hive partition folders (region=north/...) become columns: DuckDB detects them from paths.
+    return con.sql("SELECT * FROM read_parquet($f, union_by_name=true)", params={"f": files})
+
+
+def _check_parquet_magic(path: Path) -> None:
+    """Name the real format of a file that does not start like Parquet (PAR1)."""
+    head = read_head(path, 16)
+    found = magic_kind(head)
+    if found is not None and found[0] == "parquet":
+        return
+    what = f"it is {found[1]}" if found else ("it is empty (0 bytes)" if not head else "it is not a Parquet file")
+    raise unreadable(path, what, "write it again as Parquet, or give it the suffix of its real format")
 
 
 def _engine_error(source: str, error: BaseException) -> KpimlError:
@@ -85,7 +88,7 @@ def iter_parquet(location: str, batch_rows: int) -> Iterator[pd.DataFrame]:
         yield from _stream(lambda: _parquet_relation(con, location), f"'{location}'", batch_rows)
 
 
-def _stream(make, source: str, batch_rows: int) -> Iterator[pd.DataFrame]:  # type: ignore[no-untyped-def]
+def _stream(make: Callable[[], duckdb.DuckDBPyRelation], source: str, batch_rows: int) -> Iterator[pd.DataFrame]:
     """Yield exact-size frames from a relation, with engine errors as KpimlError."""
     rows = 0
     try:
