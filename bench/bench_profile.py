@@ -37,7 +37,10 @@ def make_csv(path: Path, rows: int, seed: int = 0) -> None:
         cols[f"cat_{i:02d}"] = v
     logit = 0.03 * (np.nan_to_num(np.asarray(cols["num_01"], dtype=float), nan=50.0) - 50)
     cols["churn"] = np.where(rng.random(rows) < 1 / (1 + np.exp(-(logit - 1))), "Yes", "No")
-    pd.DataFrame(cols).to_csv(path, index=False)
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    pacsv.write_csv(pa.Table.from_pandas(pd.DataFrame(cols), preserve_index=False), path)
 
 
 def main() -> None:

@@ -47,15 +47,23 @@ def _non_missing_text(s: pd.Series) -> pd.Series:
 
 
 def _sample(values: pd.Series) -> pd.Series:
-    return values.sample(_SAMPLE, random_state=0) if len(values) > _SAMPLE else values
+    """A fixed random subset by position: much cheaper than Series.sample on a million rows."""
+    if len(values) <= _SAMPLE:
+        return values
+    positions = np.sort(np.random.default_rng(0).choice(len(values), _SAMPLE, replace=False))
+    return values.iloc[positions]
+
+
+def _sample_text(s: pd.Series) -> pd.Series:
+    """Non-missing values of a sample, as text: what the parsers' format checks look at."""
+    return _non_missing_text(_sample(s.dropna()))
 
 
 def _parse_numbers(s: pd.Series) -> pd.Series | None:
     """Parse a text column of numbers with separators/currency/percent, or return None."""
-    values = _non_missing_text(s)
-    if values.empty:
+    sample = _sample_text(s)
+    if sample.empty:
         return None
-    sample = _sample(values)
     if sample.str.match(_NUMBER_RE).mean() >= PARSE_SHARE:
         text = s.astype("string")
         negative = text.str.contains(r"^\s*\(.*\)\s*$", regex=True)
@@ -67,7 +75,7 @@ def _parse_numbers(s: pd.Series) -> pd.Series | None:
         out = pd.to_numeric(text, errors="coerce").astype("float64")
     else:
         return None
-    return out if out.notna().sum() >= PARSE_SHARE * len(values) else None
+    return out if out.notna().sum() >= PARSE_SHARE * s.notna().sum() else None
 
 
 def _date_shapes(values: pd.Series) -> int:
@@ -79,10 +87,9 @@ def _date_shapes(values: pd.Series) -> int:
 
 def _parse_dates(s: pd.Series) -> tuple[pd.Series, bool] | None:
     """Parse a text column of dates; returns (parsed, mixed_formats) or None."""
-    values = _non_missing_text(s)
-    if values.empty:
+    sample = _sample_text(s)
+    if sample.empty:
         return None
-    sample = _sample(values)
     if sample.str.match(_DATE_HINT_RE).mean() < PARSE_SHARE:
         return None
     mixed = _date_shapes(sample) > 1
@@ -90,9 +97,10 @@ def _parse_dates(s: pd.Series) -> tuple[pd.Series, bool] | None:
         parsed = pd.to_datetime(s, errors="coerce", format="ISO8601" if not mixed else "mixed")
     except (ValueError, TypeError):
         return None
-    if parsed.notna().sum() < PARSE_SHARE * len(values):
+    present = s.notna().sum()
+    if parsed.notna().sum() < PARSE_SHARE * present:
         parsed = pd.to_datetime(s, errors="coerce", format="mixed")
-        if parsed.notna().sum() < PARSE_SHARE * len(values):
+        if parsed.notna().sum() < PARSE_SHARE * present:
             return None
         mixed = True
     return parsed, mixed
@@ -104,13 +112,14 @@ def _is_text(s: pd.Series) -> bool:
 
 def clean_frame(df: pd.DataFrame) -> tuple[pd.DataFrame, CleaningReport]:
     """Return a repaired copy of `df` and what was repaired (text numbers, text dates, infinities)."""
-    out = df.copy()
+    out = df.copy(deep=False)
     report = CleaningReport()
     for name in out.columns:
         col = out[name]
         if _is_text(col):
-            col = col.where(col.astype("string").str.strip() != "", pd.NA)
-            out[name] = col
+            if _sample_text(col).str.strip().eq("").any():
+                col = col.where(col.astype("string").str.strip() != "", pd.NA)
+                out[name] = col
             numbers = _parse_numbers(col)
             if numbers is not None and not _looks_like_code(col):
                 out[name] = numbers
@@ -132,5 +141,4 @@ def clean_frame(df: pd.DataFrame) -> tuple[pd.DataFrame, CleaningReport]:
 
 def _looks_like_code(s: pd.Series) -> bool:
     """Codes with leading zeros (zip codes, account numbers) must stay text, not become numbers."""
-    values = _sample(_non_missing_text(s))
-    return bool(values.str.match(r"^0\d+$").mean() > 0.05)
+    return bool(_sample_text(s).str.match(r"^0\d+$").mean() > 0.05)

@@ -107,9 +107,23 @@ def _numeric_stats(s: pd.Series) -> dict[str, float | None]:
     }
 
 
+def count_distinct(s: pd.Series) -> int:
+    """Distinct non-missing values via Arrow's hash kernel: several times faster than nunique."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        arr = pa.array(s, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return int(s.nunique(dropna=True))
+    return int(pc.count_distinct(arr, mode="only_valid").as_py())
+
+
 def _column_profile(name: str, full: pd.Series, sample: pd.Series) -> ColumnProfile:
-    distinct = int(full.nunique(dropna=True))
-    role, kind = infer_role(name, sample, min(distinct, int(sample.nunique(dropna=True))) if len(sample) < len(full) else distinct)
+    distinct = count_distinct(full)
+    # On a sample, a column distinct on every full row is distinct on every sampled row too;
+    # an identifier verdict from the sample is re-checked on the full column below.
+    role, kind = infer_role(name, sample, min(distinct, int(sample.notna().sum())))
     if role == "identifier" and len(sample) < len(full):
         role, kind = infer_role(name, full, distinct)
     present = sample.dropna()
@@ -161,7 +175,7 @@ def profile_table(df: pd.DataFrame, check: TargetCheck, source: str, cleaning: C
     """Profile a cleaned table whose target was checked; `df` still holds rows with missing target."""
     digest, dup_rows = fingerprint(df)
     labelled = df[df[check.column].notna()]
-    sample = labelled.sample(_STATS_SAMPLE, random_state=0) if len(labelled) > _STATS_SAMPLE else labelled
+    sample = labelled.iloc[np.sort(np.random.default_rng(0).choice(len(labelled), _STATS_SAMPLE, replace=False))] if len(labelled) > _STATS_SAMPLE else labelled
     profiles = [_column_profile(str(c), labelled[c], sample[c]) for c in df.columns if c != check.column]
     roles = {p.name: p.role for p in profiles}
     y = encode_target(labelled[check.column], check)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pandas as pd
 
 from kpiml.spec import ColumnRole
@@ -28,7 +29,7 @@ CATEGORICAL_MAX_DISTINCT_SHARE = 0.5
 def sample_text(s: pd.Series) -> pd.Series:
     values = s.dropna()
     if len(values) > _SAMPLE:
-        values = values.sample(_SAMPLE, random_state=0)
+        values = values.iloc[np.sort(np.random.default_rng(0).choice(len(values), _SAMPLE, replace=False))]
     return values.astype(str)
 
 
