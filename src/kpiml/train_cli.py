@@ -48,23 +48,36 @@ def _load_inputs(data: str | None, target: str | None, positive: str | None, spe
 
 def _progress_listener(progress: Any, task: Any, budget: float, metric: str) -> Any:
     def listen(message: str, elapsed: float, best: float | None) -> None:
-        fields = {"best": f"best {metric} {best:.4f}" if best is not None else progress.tasks[task].fields.get("best", "")}
+        fields = {"best": f"best {metric} {best:.4f}"} if best is not None else {}
         progress.update(task, completed=min(elapsed, budget), description=message, **fields)
 
     return listen
 
 
 def _train_with_progress(spec: Spec, frame: pd.DataFrame, budget: float, started: float) -> TrainResult:
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    """Train under a Rich bar of elapsed (since the command started) versus budget seconds,
+    with the best score so far; a ticker thread keeps the clock moving between trials."""
+    import threading
+
+    from rich.progress import BarColumn, Progress, TextColumn
 
     from kpiml.training import train_model
 
-    columns = [TextColumn("{task.description:<28}"), BarColumn(), TimeElapsedColumn(), TextColumn(f"of {budget:.0f} s"), TextColumn("{task.fields[best]}")]
+    columns = [TextColumn("{task.description:<26}"), BarColumn(), TextColumn("{task.completed:>4.0f} of {task.total:.0f} s"), TextColumn("{task.fields[best]}")]
+    stop = threading.Event()
     with Progress(*columns, console=_console(), transient=False) as progress:
-        task = progress.add_task("searching", total=budget, best="")
-        listener = _progress_listener(progress, task, budget, spec.metrics.primary)
-        result = train_model(spec, frame, budget=budget, started=started, listener=listener)
-        progress.update(task, completed=budget, description="done")
+        task = progress.add_task("reading and planning", total=budget, best="")
+
+        def tick() -> None:
+            while not stop.wait(0.5):
+                progress.update(task, completed=min(time.monotonic() - started, budget))
+
+        threading.Thread(target=tick, daemon=True).start()
+        try:
+            result = train_model(spec, frame, budget=budget, started=started, listener=_progress_listener(progress, task, budget, spec.metrics.primary))
+        finally:
+            stop.set()
+        progress.update(task, completed=min(time.monotonic() - started, budget), description="done")
     return result
 
 
@@ -128,19 +141,24 @@ def train_command(
     """Train, validate and calibrate a model under a time budget; save the bundle, leaderboard and metrics."""
     from kpiml.atomic import write_text_atomic
     from kpiml.spec import spec_to_yaml
-    from kpiml.tracking import Tracker, default_tracking_uri
+    from kpiml.tracking import DISABLED, Tracker, default_tracking_uri
 
     started = time.monotonic()
     folder = out or (spec.parent if spec is not None else Path("kpiml-project"))
-    uri = None if (tracking_uri or "x").lower() in ("none", "off", "false") else (tracking_uri or default_tracking_uri(folder))
+    uri = None if (tracking_uri or "").lower() in DISABLED else (tracking_uri or default_tracking_uri(folder))
     folder.mkdir(parents=True, exist_ok=True)
     tracker = Tracker(uri, folder) if uri else None
-    the_spec, frame, derived = _load_inputs(data, target, positive, spec, table, query, budget)
-    seconds = float(budget or the_spec.models.search.budget_seconds)
-    result = _train_with_progress(the_spec, frame, seconds, started)
-    if derived:
-        write_text_atomic(folder / "kpiml.yaml", spec_to_yaml(the_spec))
-    paths = write_outputs(the_spec, frame, result, folder)
+    try:
+        the_spec, frame, derived = _load_inputs(data, target, positive, spec, table, query, budget)
+        seconds = float(budget or the_spec.models.search.budget_seconds)
+        result = _train_with_progress(the_spec, frame, seconds, started)
+        if derived:
+            write_text_atomic(folder / "kpiml.yaml", spec_to_yaml(the_spec))
+        paths = write_outputs(the_spec, frame, result, folder)
+    except BaseException:
+        if tracker is not None:
+            tracker.cancel()
+        raise
     tracked = None
     if tracker is not None:
         params = {"budget_seconds": seconds, "problem": the_spec.target.problem, "target": the_spec.target.column, "split": the_spec.split.strategy, "folds": the_spec.split.folds, "members": json.dumps(result.metrics["model"]["members"]), "calibration": result.metrics["model"]["calibration"]}

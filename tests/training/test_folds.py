@@ -66,7 +66,8 @@ def test_learned_statistics_exclude_validation_rows() -> None:
     fold0 = cache.get(("linear", False))[0]
     names = list(fold0.preprocessor.get_feature_names_out())
     assert not any("only_in_validation" in n for n in names)
-    imputer = fold0.preprocessor.named_steps["columns"].named_transformers_["x"].steps[0][1]
+    numeric = next(t for _, t, cols in fold0.preprocessor.named_steps["columns"].transformers_ if "x" in cols)
+    imputer = numeric.steps[0][1]
     assert abs(imputer.statistics_[0]) < 10
     assert fold0.X_train.shape[0] == len(folds[0][0]) and fold0.X_valid.shape[0] == len(valid0)
 

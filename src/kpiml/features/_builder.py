@@ -65,15 +65,24 @@ def build_preprocessor(columns: list[ColumnPlan], flavour: Flavour, problem: str
     if not kinds:
         raise KpimlError("The spec has no feature columns", expected="at least one column with use: feature", fix="set `use: feature` on the columns the model may use in kpiml.yaml")
     steps = []
-    for name in kinds:
-        step = _column_step(_plan(columns, name), kinds[name], flavour, problem, seed)
-        if step is not None:
-            steps.append((name, step, [name]))
+    for i, (signature, names) in enumerate(_groups(columns, kinds).items()):
+        step = _column_step(_plan(columns, names[0]), signature[0], flavour, problem, seed)
+        steps.append((f"{signature[0]}{i}" if signature[0] != "text" else names[0], step, names))
     transformer = ColumnTransformer(steps, remainder="drop", sparse_threshold=0.0, verbose_feature_names_out=True)
     pipeline_steps: list[tuple[str, Any]] = [("coerce", FrameCoercer(kinds)), ("columns", transformer)]
     if prune:
         pipeline_steps.append(("prune", FeaturePruner(task=problem, random_state=seed)))
     return Pipeline(pipeline_steps)
+
+
+def _groups(columns: list[ColumnPlan], kinds: dict[str, str]) -> dict[tuple[str, ...], list[str]]:
+    """Columns treated alike share one transformer: far less per-column overhead per fold."""
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for name, kind in kinds.items():
+        col = _plan(columns, name)
+        key = (kind, name) if kind == "text" else (kind, col.impute, col.encode, col.scale, col.outliers)
+        groups.setdefault(key, []).append(name)
+    return groups
 
 
 def _plan(columns: list[ColumnPlan], name: str) -> ColumnPlan:

@@ -57,7 +57,7 @@ class CandidateModel:
     def fit(self, params: dict[str, Any], X: np.ndarray, y: np.ndarray, task: Task, *, weights: np.ndarray | None = None, rounds: int | None = None) -> Fitted:
         estimator = self.build(params, task)
         estimator.fit(X, y, **({"sample_weight": weights} if weights is not None else {}))
-        return SklearnFitted(estimator, task.problem)
+        return SklearnFitted(estimator, task.problem, task.n_classes)
 
     def build(self, params: dict[str, Any], task: Task) -> Any:
         raise NotImplementedError
@@ -262,7 +262,7 @@ class SVM(CandidateModel):
         p = dict(params, gamma=params["gamma"] / max(1, X.shape[1]))
         estimator = self.build(p, task)
         estimator.fit(X, y, **({"sample_weight": weights} if weights is not None else {}))
-        return SklearnFitted(estimator, task.problem)
+        return SklearnFitted(estimator, task.problem, task.n_classes)
 
     def build(self, params: dict[str, Any], task: Task) -> Any:
         from sklearn.compose import TransformedTargetRegressor
@@ -294,7 +294,7 @@ class MLP(CandidateModel):
     def fit(self, params: dict[str, Any], X: np.ndarray, y: np.ndarray, task: Task, *, weights: np.ndarray | None = None, rounds: int | None = None) -> Fitted:
         estimator = self.build(params, task)
         estimator.fit(X, y)  # MLP's sample_weight support varies by version: weights are not applied
-        return SklearnFitted(estimator, task.problem)
+        return SklearnFitted(estimator, task.problem, task.n_classes)
 
     def build(self, params: dict[str, Any], task: Task) -> Any:
         from sklearn.compose import TransformedTargetRegressor

@@ -41,14 +41,21 @@ class SklearnFitted(Fitted):
     format = "skops"
     suffix = ".skops"
 
-    def __init__(self, estimator: Any, problem: str) -> None:
+    def __init__(self, estimator: Any, problem: str, n_classes: int | None = None) -> None:
         self.estimator = estimator
         self.problem = problem
+        self.n_classes = n_classes
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         if self.problem == "regression":
             return _as_matrix(self.estimator.predict(X), self.problem)
-        return _as_matrix(self.estimator.predict_proba(X), self.problem)
+        proba = _as_matrix(self.estimator.predict_proba(X), self.problem)
+        if self.n_classes is not None and proba.shape[1] < self.n_classes:
+            # a class absent from the training rows (early time windows, subsamples) gets 0
+            full = np.zeros((len(proba), self.n_classes))
+            full[:, np.asarray(self.estimator.classes_, dtype=int)] = proba
+            return full
+        return proba
 
     def save(self, path: Path) -> None:
         import skops.io as sio

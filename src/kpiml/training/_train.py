@@ -210,7 +210,7 @@ class _Context:
             self.listener(message, self.elapsed(), best)
 
 
-def _prepare(spec: Spec, frame: pd.DataFrame, budget: float, started: float, listener: Listener | None) -> _Context:
+def _prepare(spec: Spec, frame: pd.DataFrame, budget: float, started: float, listener: Listener | None, scorer: Scorer | None) -> _Context:
     problem = spec.target.problem
     frame = frame.reset_index(drop=True)
     y, classes = encode_target(frame, spec)
@@ -218,7 +218,7 @@ def _prepare(spec: Spec, frame: pd.DataFrame, budget: float, started: float, lis
         raise KpimlError(f"Target '{spec.target.column}' has a single class", fix="check the data or the target column")
     splits = plan_splits(frame, y, spec.split, problem)
     task = Task(problem, max(len(classes), 1), len(splits.train), seed=spec.split.seed, n_jobs=2)
-    scorer = get_scorer(spec.metrics.primary or DEFAULT_PRIMARY[problem], problem)
+    scorer = scorer or get_scorer(spec.metrics.primary or DEFAULT_PRIMARY[problem], problem)
     train_frame = frame.iloc[splits.train].reset_index(drop=True)
     cache = FoldCache(spec.columns, train_frame, y[splits.train], splits.folds, problem, seed=spec.split.seed)
     return _Context(spec, frame, y, classes, splits, task, scorer, cache, started, budget, list(splits.notes), listener)
@@ -300,11 +300,15 @@ def _final_members(ctx: _Context, states: list[CandidateState], members: dict[st
     return out, how
 
 
-def train_model(spec: Spec, frame: pd.DataFrame, *, budget: float | None = None, started: float | None = None, listener: Listener | None = None) -> TrainResult:
-    """Search, blend, calibrate, score the hold-out once and build the final model."""
+def train_model(spec: Spec, frame: pd.DataFrame, *, budget: float | None = None, started: float | None = None, listener: Listener | None = None, scorer: Scorer | None = None) -> TrainResult:
+    """Search, blend, calibrate, score the hold-out once and build the final model.
+
+    `scorer` overrides the spec's primary metric: every selection (trials, blend) is made by
+    it on out-of-fold predictions, so a profit scorer plugs in here.
+    """
     started = time.monotonic() if started is None else started
     budget = float(budget or spec.models.search.budget_seconds)
-    ctx = _prepare(spec, frame, budget, started, listener)
+    ctx = _prepare(spec, frame, budget, started, listener, scorer)
     states, notes = _run_search(ctx)
     members = _members_for_blend(states)
     blend, calibrator, oof, blend_notes = _blend_and_calibrate(ctx, members)
