@@ -389,7 +389,7 @@ def pg_table(postgres_url: str) -> Iterator[tuple[str, str]]:
 
 @pytest.mark.postgres
 def test_postgres_table_query_and_batches(pg_table: tuple[str, str]) -> None:
-    """Check that a PostgreSQL table and query read with natural dtypes, whole and in batches."""
+    """Check that a PostgreSQL table and query (COPY, or read_sql for SHOW) read whole and in batches."""
     url, name = pg_table
     frame = read_table(url, table=name)
     assert frame["id"].tolist() == list(range(1, 251))
@@ -397,8 +397,9 @@ def test_postgres_table_query_and_batches(pg_table: tuple[str, str]) -> None:
     assert pd.api.types.is_datetime64_any_dtype(frame["signup"])
     assert isinstance(frame["name"].dtype, pd.StringDtype) and frame["name"].isna().any()
     assert frame["active"].dtype == "bool"
-    queried = read_table(url, query=f'SELECT id, amount FROM "{name}" WHERE id <= 10 ORDER BY id')
+    queried = read_table(url, query=f'SELECT id, amount FROM "{name}" WHERE id <= 10 ORDER BY id;')
     assert queried["id"].tolist() == list(range(1, 11))
+    assert read_table(url, query="SHOW client_encoding")["client_encoding"].tolist() == ["UTF8"]
     batches = list(iter_batches(url, query=f'SELECT * FROM "{name}" ORDER BY id', batch_rows=100))
     assert [len(b) for b in batches] == [100, 100, 50]
     assert pd.concat(batches)["id"].tolist() == list(range(1, 251))

@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from kpiml.data._duck import choose_table, needs_table, query_error
-from kpiml.data._frames import check_has_rows, check_unique_columns, normalise_frame
+from kpiml.data._frames import (
+    arrow_to_pandas,
+    check_has_rows,
+    check_unique_columns,
+    normalise_frame,
+)
+from kpiml.data._pgcopy import read_with_copy
 from kpiml.errors import KpimlError
 
 if TYPE_CHECKING:
@@ -161,9 +167,14 @@ def _run(conn: Connection, statement: Any, source: str, chunksize: int | None) -
 
 
 def read_sql(url_text: str, source: str, table: str | None, query: str | None, single_ok: bool) -> pd.DataFrame:
-    """Read a whole table or query result through SQLAlchemy."""
+    """Read a whole table or query result through SQLAlchemy (PostgreSQL: COPY first)."""
     with _connection(url_text) as conn:
-        frame = _run(conn, _statement(conn, source, table, query, single_ok), source, None)
+        statement = _statement(conn, source, table, query, single_ok)
+        copied = read_with_copy(conn, statement, source) if conn.dialect.name == "postgresql" else None
+        if copied is not None:
+            check_has_rows(copied.num_rows, source)
+            return arrow_to_pandas(copied)
+        frame = _run(conn, statement, source, None)
     check_unique_columns([str(c) for c in frame.columns], source)
     check_has_rows(len(frame), source)
     return normalise_frame(frame)
