@@ -12,13 +12,17 @@ from __future__ import annotations
 
 import re
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import duckdb
+import pandas as pd
 import pyarrow as pa
 
-from kpiml.data._frames import check_unique_columns, connect
+from kpiml.data._frames import arrow_to_pandas, check_unique_columns, connect, rebatch
+from kpiml.errors import KpimlError
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -37,6 +41,13 @@ _TYPES = {
     1114: "TIMESTAMP",
     1184: "TIMESTAMPTZ",
 }
+
+
+class Copied(NamedTuple):
+    """A result copied to disk: the CSV file and the DuckDB type of each column."""
+
+    path: Path
+    columns: dict[str, str]
 
 
 def _sql_text(conn: Connection, statement: Any) -> str:
@@ -60,29 +71,60 @@ def _copy_to(cursor: Any, sql: str, target: Path) -> None:
             sink.write(chunk)
 
 
-def _parse(path: Path, columns: dict[str, str]) -> pa.Table:
-    with connect() as con:
-        return con.sql(
-            "SELECT * FROM read_csv($p, columns=$c, header=false, delim=',', quote='\"', "
-            "escape='\"', auto_detect=false)",
-            params={"p": str(path), "c": columns},
-        ).to_arrow_table()
+def _relation(con: duckdb.DuckDBPyConnection, copied: Copied) -> duckdb.DuckDBPyRelation:
+    return con.sql(
+        "SELECT * FROM read_csv($p, columns=$c, header=false, delim=',', quote='\"', "
+        "escape='\"', auto_detect=false)",
+        params={"p": str(copied.path), "c": copied.columns},
+    )
+
+
+@contextmanager
+def copied_result(conn: Connection, statement: Any, source: str) -> Iterator[Copied | None]:
+    """COPY the result into a temporary CSV file; None when COPY cannot run the statement."""
+    raw: Any = conn.connection.driver_connection
+    if raw is None or conn.dialect.name != "postgresql" or conn.dialect.driver != "psycopg":
+        yield None
+        return
+    import psycopg
+
+    sql = _sql_text(conn, statement)
+    with tempfile.TemporaryDirectory(prefix="kpiml-pg-") as folder:
+        copied: Copied | None = None
+        try:
+            with raw.cursor() as cursor:
+                cursor.execute("SET LOCAL DateStyle = 'ISO, YMD'")
+                columns = _columns(cursor, sql, source)
+                _copy_to(cursor, sql, Path(folder) / "result.csv")
+                copied = Copied(Path(folder) / "result.csv", columns)
+        except (psycopg.Error, OSError):
+            raw.rollback()  # leave the failed transaction, so read_sql can run and report
+            copied = None
+        yield copied
 
 
 def read_with_copy(conn: Connection, statement: Any, source: str) -> pa.Table | None:
-    """The result as an Arrow table, or None when the read_sql path must handle it."""
-    import psycopg
+    """The whole result as an Arrow table, or None when the read_sql path must handle it."""
+    with copied_result(conn, statement, source) as copied:
+        if copied is None:
+            return None
+        try:
+            with connect() as con:
+                return _relation(con, copied).to_arrow_table()
+        except duckdb.Error:
+            return None
 
-    raw = conn.connection.driver_connection
-    if not isinstance(raw, psycopg.Connection):
-        return None
-    sql = _sql_text(conn, statement)
+
+def iter_copied(copied: Copied, source: str, batch_rows: int) -> Iterator[pd.DataFrame]:
+    """Stream a copied result in exact-size batches (the file sits on disk, not in memory)."""
     try:
-        with raw.cursor() as cursor, tempfile.TemporaryDirectory(prefix="kpiml-pg-") as folder:
-            cursor.execute("SET LOCAL DateStyle = 'ISO, YMD'")
-            columns = _columns(cursor, sql, source)
-            _copy_to(cursor, sql, Path(folder) / "result.csv")
-            return _parse(Path(folder) / "result.csv", columns)
-    except (psycopg.Error, duckdb.Error, OSError):
-        raw.rollback()  # leave the failed transaction, so read_sql can run and report
-        return None
+        with connect() as con:
+            for table in rebatch(iter(_relation(con, copied).to_arrow_reader(batch_rows)), batch_rows):
+                yield arrow_to_pandas(table)
+    except (duckdb.Error, OSError) as exc:
+        raise KpimlError(
+            f"Cannot read the result from {source}",
+            expected="columns of ordinary types (numbers, text, dates, timestamps, booleans)",
+            got=str(exc).splitlines()[0],
+            fix="cast unusual columns to text in --query (e.g. col::text)",
+        ) from None

@@ -23,7 +23,7 @@ from kpiml.data._frames import (
     check_unique_columns,
     normalise_frame,
 )
-from kpiml.data._pgcopy import read_with_copy
+from kpiml.data._pgcopy import copied_result, iter_copied, read_with_copy
 from kpiml.errors import KpimlError
 
 if TYPE_CHECKING:
@@ -170,7 +170,7 @@ def read_sql(url_text: str, source: str, table: str | None, query: str | None, s
     """Read a whole table or query result through SQLAlchemy (PostgreSQL: COPY first)."""
     with _connection(url_text) as conn:
         statement = _statement(conn, source, table, query, single_ok)
-        copied = read_with_copy(conn, statement, source) if conn.dialect.name == "postgresql" else None
+        copied = read_with_copy(conn, statement, source)
         if copied is not None:
             check_has_rows(copied.num_rows, source)
             return arrow_to_pandas(copied)
@@ -180,20 +180,29 @@ def read_sql(url_text: str, source: str, table: str | None, query: str | None, s
     return normalise_frame(frame)
 
 
-def iter_sql(url_text: str, source: str, table: str | None, query: str | None, single_ok: bool, batch_rows: int) -> Iterator[pd.DataFrame]:
-    """Stream a table or query result with a server-side cursor, batch_rows rows at a time."""
+def _iter_pandas(conn: Connection, statement: Any, source: str, batch_rows: int) -> Iterator[pd.DataFrame]:
+    """Batches from a server-side cursor through pandas (objects per value, but any statement)."""
     from sqlalchemy import exc as sa_exc
 
+    chunks = _run(conn, statement, source, batch_rows)
+    try:
+        for number, chunk in enumerate(chunks):
+            if number == 0:
+                check_unique_columns([str(c) for c in chunk.columns], source)
+            yield normalise_frame(chunk)
+    except (sa_exc.DBAPIError, pd.errors.DatabaseError) as exc:
+        raise query_error(source, _database_message(exc)) from None
+
+
+def iter_sql(url_text: str, source: str, table: str | None, query: str | None, single_ok: bool, batch_rows: int) -> Iterator[pd.DataFrame]:
+    """Stream a result batch_rows rows at a time: PostgreSQL via COPY to a temporary file,
+    other databases (or statements COPY cannot run) with a server-side cursor."""
     rows = 0
     with _connection(url_text, stream=True) as conn:
-        chunks = _run(conn, _statement(conn, source, table, query, single_ok), source, batch_rows)
-        try:
-            for chunk in chunks:
-                if rows == 0:
-                    check_unique_columns([str(c) for c in chunk.columns], source)
-                rows += len(chunk)
-                yield normalise_frame(chunk)
-        except (sa_exc.DBAPIError, pd.errors.DatabaseError) as exc:
-            raise query_error(source, _database_message(exc)) from None
+        statement = _statement(conn, source, table, query, single_ok)
+        with copied_result(conn, statement, source) as copied:
+            batches = iter_copied(copied, source, batch_rows) if copied else _iter_pandas(conn, statement, source, batch_rows)
+            for frame in batches:
+                rows += len(frame)
+                yield frame
     check_has_rows(rows, source)
-
