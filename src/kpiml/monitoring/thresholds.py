@@ -40,7 +40,7 @@ class Thresholds(BaseModel):
     # is material (PSI or distance at or above the level's threshold).
     psi_watch: float = Field(default=0.1, gt=0)
     psi_retrain: float = Field(default=0.25, gt=0)
-    distance_watch: float = Field(default=0.05, gt=0, le=1, description="KS statistic / total variation distance.")
+    distance_watch: float = Field(default=0.075, gt=0, le=1, description="KS statistic / total variation distance.")
     distance_retrain: float = Field(default=0.10, gt=0, le=1)
     # With no drift, a run alarms by chance with probability ~alpha (the correction holds the
     # family-wise rate there); on small batches every distance passes the materiality bar, so
