@@ -7,10 +7,10 @@ matter, and how well an ideal model could rank customers.
 The generative story (all per customer, all deterministic given ``seed``):
 
 * ``engagement`` e0 ~ N(0, 1) with a linear drift ``engagement_slope`` (per 180 days):
-  it drives the daily **login** rate ``0.3 * exp(0.7 e(t))`` and lowers the cancellation
-  hazard. Observable through login counts, recency and trend.
-* ``friction`` f ~ N(0, 1): drives the daily **ticket** rate ``0.03 * exp(0.9 f - 0.2 e(t))``
-  and raises the hazard. Observable through ticket counts.
+  it drives the daily **login** rate ``login_rate * exp(0.7 e(t))`` and lowers the
+  cancellation hazard. Observable through login counts, recency and trend.
+* ``friction`` f ~ N(0, 1): drives the daily **ticket** rate
+  ``ticket_rate * exp(0.9 f - 0.2 e(t))`` and raises the hazard. Observable through tickets.
 * ``payment_risk`` (15 % of customers have a card problem): each monthly bill is a
   **payment** (amount = plan price) or, with probability 3 % (60 % for a card problem),
   a **payment_failure**; a card problem raises the hazard. Observable through failures.
@@ -51,7 +51,8 @@ class SimulationConfig:
     start: date = date(2023, 7, 1)
     days: int = 550
     new_share: float = 0.3  # share of customers who sign up during the period
-    login_rate: float = 0.3  # daily logins at average engagement
+    login_rate: float = 0.5  # daily logins at average engagement
+    ticket_rate: float = 0.08  # daily tickets at average friction and engagement
 
 
 @dataclass
@@ -199,7 +200,7 @@ def _events(rng: np.random.Generator, config: SimulationConfig, lat: pd.DataFram
     alive = _alive_from(lat, days) * (days[None, :] < churn[:, None])
     eng = _engagement(lat, days)
     logins = rng.poisson(config.login_rate * np.exp(0.7 * eng) * alive)
-    tickets = rng.poisson(0.03 * np.exp(0.9 * lat["friction"].to_numpy()[:, None] - 0.2 * eng) * alive)
+    tickets = rng.poisson(config.ticket_rate * np.exp(0.9 * lat["friction"].to_numpy()[:, None] - 0.2 * eng) * alive)
     parts = [_expand(rng, lat, logins, 0), _expand(rng, lat, tickets, 1), _bills(rng, lat, alive)]
     ids = lat["customer_id"].to_numpy()
     cancelled = churn < config.days
