@@ -51,8 +51,8 @@ def quote(name: str) -> str:
 
 
 def split_location(location: str, table: str | None) -> tuple[str, str | None]:
-    """Separate 'URL#table' into the URL and the table, an explicit `table` winning."""
-    if "://" in location and "#" in location:
+    """Separate 'URL#table' (or 'file.duckdb#table') into location and table, `table` winning."""
+    if "#" in location and ("://" in location or not Path(location).exists()):
         base, _, fragment = location.rpartition("#")
         return base, table or fragment
     return location, table
