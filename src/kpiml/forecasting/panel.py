@@ -37,6 +37,7 @@ class Panel:
     exog: list[str]
     issues: list[Issue] = field(default_factory=list)
     series_name: str = "series"
+    observed: pd.Series | None = None  # False where a gap was interpolated, aligned with `data`
 
     @property
     def n_series(self) -> int:
@@ -121,10 +122,11 @@ def build_panel(
     frame = resolve_duplicates(frame.drop(columns="time"), duplicates, series, list(df.columns), freq, issues)
     history, future = split_future(frame, exog, issues)
     history = fill_gaps(history, exog, issues)
+    observed = history.pop("observed").astype(bool)
     check_lengths(history, horizon, freq)
     future = check_future(future, history, exog, horizon, freq)
     name = " / ".join(series) if series else "series"
-    return Panel(history, future, freq, exog, issues, name)
+    return Panel(history, future, freq, exog, issues, name, observed)
 
 
 def check_horizon(horizon: int) -> None:

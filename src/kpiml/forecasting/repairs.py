@@ -94,21 +94,25 @@ def split_future(frame: pd.DataFrame, exog: list[str], issues: list[Issue]) -> t
 
 
 def fill_gaps(frame: pd.DataFrame, exog: list[str], issues: list[Issue]) -> pd.DataFrame:
-    """Reindex every series to consecutive periods and interpolate missing targets (reported)."""
+    """Reindex every series to consecutive periods and interpolate missing targets (reported).
+
+    The `observed` column tells real values from interpolated ones (anomaly detection skips those).
+    """
     span = frame.groupby("unique_id", sort=False)["ds"].agg(["min", "max", "size"])
     holes = frame.loc[frame["y"].isna(), "unique_id"].unique()
     gappy = set(span.index[span["max"] - span["min"] + 1 != span["size"]]) | set(holes)
-    parts = [frame.loc[~frame["unique_id"].isin(gappy)]]
+    parts = [frame.loc[~frame["unique_id"].isin(gappy)].assign(observed=True)]
     for uid, g in frame.loc[frame["unique_id"].isin(gappy)].groupby("unique_id", sort=False):
         full = np.arange(g["ds"].iloc[0], g["ds"].iloc[-1] + 1, dtype=np.int64)
         g = g.set_index("ds").reindex(full)
+        g["observed"] = g["y"].notna()
         issues.append(_issue(str(uid), "gaps", int(g["y"].isna().sum()), "missing periods or empty targets were interpolated linearly"))
         g["y"] = g["y"].interpolate(method="linear", limit_direction="both")
         for c in exog:
             g[c] = g[c].ffill().bfill()
         g["unique_id"] = uid
         parts.append(g.rename_axis("ds").reset_index())
-    cols = ["unique_id", "ds", "y", *exog]
+    cols = ["unique_id", "ds", "y", *exog, "observed"]
     out = pd.concat(parts, ignore_index=True)[cols].sort_values(["unique_id", "ds"], kind="stable")
     out["unique_id"] = out["unique_id"].astype(str)
     return out.reset_index(drop=True)
