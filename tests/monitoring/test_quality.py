@@ -86,3 +86,24 @@ def test_integer_codes_and_floats_compare_as_one_category() -> None:
     new = pd.DataFrame({"flag": [0.0, 1.0, np.nan] * 40})
     q = check_quality(new, contract)
     assert q.columns[0].new_category_share == 0.0
+
+
+def test_contract_from_the_bundle_format() -> None:
+    """Check that the bundle's contract.json converts to the protocol, missing shares from the reference."""
+    from kpiml.monitoring import build_reference
+    from kpiml.monitoring.quality import contract_from_bundle
+
+    X = pd.DataFrame({"x": [1.0, None, 3.0, 4.0], "c": ["a", "b", None, "a"], "note": ["t1", "t2", "t3", "t4"]})
+    bundle = {"features": [
+        {"name": "x", "kind": "numeric", "min": 1.0, "max": 4.0, "missing_in_training": True},
+        {"name": "c", "kind": "categorical", "categories": ["a", "b"], "categories_complete": True, "missing_in_training": True},
+        {"name": "note", "kind": "text", "missing_in_training": False},
+        {"name": "flag", "kind": "boolean", "min": 0.0, "max": 1.0, "missing_in_training": False},
+    ]}
+    plain = contract_from_bundle(bundle)
+    assert set(plain) == {"x", "c", "flag"} and plain["x"]["missing_share"] is None and plain["flag"]["missing_share"] == 0.0
+    assert plain["c"]["categories"] == ["a", "b"] and plain["x"]["min"] == 1.0 and plain["flag"]["min"] is None
+    with_ref = contract_from_bundle(bundle, build_reference(X, None, {"x": {"type": "numeric"}, "c": {"type": "categorical"}}))
+    assert with_ref["x"]["missing_share"] == 0.25 and with_ref["c"]["missing_share"] == 0.25
+    report = check_quality(pd.DataFrame({"x": [np.nan] * 100, "c": ["a"] * 100, "flag": [1] * 100}), plain)
+    assert [i.check for i in report.issues] == []  # x's training missing share is unknown: not judged

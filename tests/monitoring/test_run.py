@@ -74,3 +74,29 @@ def test_result_round_trips_through_json(churn_setup: tuple) -> None:
     ref, contract, _, te, _ = churn_setup
     result = monitor(ref, te, scores=churn_score(te), contract=contract, thresholds=T, model="m", source="new.csv")
     assert MonitorResult.model_validate_json(result.model_dump_json()) == result
+
+
+def test_live_quality_uses_untreated_rows_weighted() -> None:
+    """Check that live AUC from untreated rows (control re-weighted) matches the AUC had nobody been
+    treated, where the AUC on all rows is biased down by a working treatment."""
+    from kpiml.monitoring import simulate_campaign
+    from kpiml.monitoring.run import outcome_sections
+
+    f = simulate_campaign(30_000, 0.25, 0.15, 0.2, 0).frame
+    truth = roc_auc_score(f["churn_untreated"], f["score"])
+    live, impact = outcome_sections(f["churn"], f["score"], act=f["act"], control=f["control"], expected_value=np.full(len(f), 20.0),
+                                    outcome_value=-200.0, treatment_cost=10.0)
+    assert live.auc == pytest.approx(truth, abs=3 * live.auc_se)  # type: ignore[operator]
+    assert roc_auc_score(f["churn"], f["score"]) < truth - 0.03
+    assert impact is not None and impact.incremental_value is not None
+    assert live.realised_profit == impact.incremental_value.estimate and live.forecast_profit == 20.0 * impact.treated_rows
+
+
+def test_without_control_live_quality_uses_every_row() -> None:
+    """Check that without a control group live quality covers all rows and there is no impact."""
+    from kpiml.monitoring.run import outcome_sections
+
+    rng = np.random.default_rng(0)
+    s = rng.random(500)
+    live, impact = outcome_sections((rng.random(500) < s).astype(int), s, act=s > 0.7)
+    assert impact is None and live.rows == 500 and live.acted_rows == int((s > 0.7).sum())

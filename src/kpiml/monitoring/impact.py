@@ -130,7 +130,8 @@ def simulate_campaign(
 ) -> Campaign:
     """Customers with churn risk around `base_rate`; the model acts on the riskiest `act_share`,
     holds out `holdout` of them by hashed id, and acting lowers each treated customer's churn
-    probability by exactly `effect` (risks are floored at `effect`, so the truth is exact)."""
+    probability by exactly `effect` (risks are floored at `effect`, so the truth is exact).
+    `churn_untreated` is each customer's outcome had nobody been treated (same random draw)."""
     rng = np.random.default_rng(seed)
     conc = 8.0
     risk = np.clip(rng.beta(base_rate * conc, (1 - base_rate) * conc, n), effect, 1.0)
@@ -139,7 +140,9 @@ def simulate_campaign(
     ids = pd.Series([f"s{seed}-{i}" for i in range(n)])
     control = in_control(ids, holdout, salt=f"campaign-{seed}") & act
     treated = act & ~control
-    churn = (rng.random(n) < risk - effect * treated).astype(np.int8)
+    draw = rng.random(n)
+    churn = (draw < risk - effect * treated).astype(np.int8)
     value = realised_row_value(churn, treated, outcome_value=-clv, treatment_cost=cost)
-    frame = pd.DataFrame({"id": ids, "score": score, "act": act, "control": control, "treated": treated, "churn": churn, "value": value})
+    frame = pd.DataFrame({"id": ids, "score": score, "act": act, "control": control, "treated": treated, "churn": churn, "value": value,
+                          "churn_untreated": (draw < risk).astype(np.int8)})
     return Campaign(frame=frame, true_rate_difference=-effect, true_value_difference=effect * clv - cost)

@@ -102,12 +102,18 @@ def auc_standard_error(auc: float, positives: int, negatives: int) -> float:
     return float(np.sqrt(max(var, 0.0)))
 
 
-def calibration_bins(y: np.ndarray, scores: np.ndarray, bins: int = 10) -> list[CalibrationBin]:
-    """Mean score and outcome rate per score decile (ties kept in one bin)."""
-    groups = pd.qcut(pd.Series(scores).rank(method="first"), q=min(bins, max(len(scores), 1)), labels=False)
-    frame = pd.DataFrame({"g": groups.to_numpy(), "s": scores, "y": y}).groupby("g")
-    agg = frame.agg(mean_score=("s", "mean"), outcome_rate=("y", "mean"), rows=("y", "size"))
-    return [CalibrationBin(mean_score=float(r.mean_score), outcome_rate=float(r.outcome_rate), rows=int(r.rows)) for r in agg.itertuples()]
+def calibration_bins(y: np.ndarray, scores: np.ndarray, bins: int = 10, weights: np.ndarray | None = None) -> list[CalibrationBin]:
+    """Mean score and outcome rate per score decile (weighted when rows carry weights)."""
+    w = np.ones(len(scores)) if weights is None else np.asarray(weights, dtype=np.float64)
+    groups = pd.qcut(pd.Series(scores).rank(method="first"), q=min(bins, max(len(scores), 1)), labels=False).to_numpy()
+    frame = pd.DataFrame({"g": groups, "w": w, "ws": w * scores, "wy": w * y}).groupby("g").agg(["sum", "size"])
+    return [CalibrationBin(mean_score=float(r[("ws", "sum")] / r[("w", "sum")]), outcome_rate=float(r[("wy", "sum")] / r[("w", "sum")]),
+                           rows=int(r[("w", "size")])) for _, r in frame.iterrows()]
+
+
+def effective_size(weights: np.ndarray) -> float:
+    """Kish's effective sample size (sum w)^2 / sum w^2: the n that weighted rows are worth."""
+    return float(weights.sum() ** 2 / max(float(np.square(weights).sum()), 1e-300))
 
 
 def confusion_values(y: np.ndarray, act: np.ndarray, economics: Economics) -> np.ndarray:
@@ -131,24 +137,28 @@ def _profit(act: np.ndarray | None, expected: np.ndarray | None, realised: np.nd
 
 def live_quality(
     y: np.ndarray, scores: np.ndarray, *, reference_auc: float | None = None, act: np.ndarray | None = None,
-    expected_value: np.ndarray | None = None, realised_value: np.ndarray | None = None,
+    expected_value: np.ndarray | None = None, realised_value: np.ndarray | None = None, weights: np.ndarray | None = None,
 ) -> LiveQuality:
     """AUC (with its standard error and drop from training), Brier, decile calibration, and the
-    realised against the forecast profit of the rows acted on (same value model on both sides)."""
+    realised against the forecast profit of the rows acted on (same value model on both sides).
+
+    `weights` let a caller evaluate untreated rows only and re-weight the held-out control
+    rows to stand for all rows the model acted on (see `run.outcome_sections`)."""
     from sklearn.metrics import brier_score_loss, roc_auc_score
 
     y = np.asarray(y, dtype=np.int8)
     s = np.asarray(scores, dtype=np.float64)
+    w = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=np.float64)
     pos = int(y.sum())
     auc = se = drop = None
     if 0 < pos < len(y):
-        auc = float(roc_auc_score(y, s))
-        se = auc_standard_error(auc, pos, len(y) - pos)
+        auc = float(roc_auc_score(y, s, sample_weight=w))
+        se = auc_standard_error(auc, max(round(effective_size(w[y == 1])), 1), max(round(effective_size(w[y == 0])), 1))
     if auc is not None and reference_auc is not None:
         drop = reference_auc - auc
-    cal = calibration_bins(y, s)
-    ece = sum(b.rows * abs(b.mean_score - b.outcome_rate) for b in cal) / max(len(y), 1)
+    cal = calibration_bins(y, s, weights=w)
+    ece = float(np.sum([abs(b.mean_score - b.outcome_rate) * b.rows for b in cal]) / max(len(y), 1))
     beyond = bool(drop is not None and se is not None and auc + Z95 * se < reference_auc)  # type: ignore[operator]
-    return LiveQuality(rows=len(y), positives=pos, auc=auc, auc_se=se, brier=float(brier_score_loss(y, s)), calibration=cal,
-                       calibration_error=float(ece), reference_auc=reference_auc, auc_drop=drop, drop_beyond_noise=beyond,
+    return LiveQuality(rows=len(y), positives=pos, auc=auc, auc_se=se, brier=float(brier_score_loss(y, s, sample_weight=w)), calibration=cal,
+                       calibration_error=ece, reference_auc=reference_auc, auc_drop=drop, drop_beyond_noise=beyond,
                        **_profit(act, expected_value, realised_value))

@@ -26,7 +26,14 @@ import pandas as pd
 from pydantic import BaseModel, Field
 from scipy import stats
 
-from kpiml.monitoring.reference import category_text, column_kind, numeric_values
+from kpiml.monitoring.reference import (
+    MISSING,
+    NumericReference,
+    Reference,
+    category_text,
+    column_kind,
+    numeric_values,
+)
 from kpiml.monitoring.thresholds import Level, Thresholds, level_for
 
 BACKGROUND_RATE = 0.001
@@ -40,7 +47,7 @@ class ColumnQuality(BaseModel):
     column: str
     type: str
     missing_share: float
-    reference_missing_share: float
+    reference_missing_share: float | None = Field(description="None when the contract does not know it.")
     unparseable_share: float = 0.0
     new_category_share: float = 0.0
     new_categories: list[str] = Field(default_factory=list, description="Up to 10, most frequent first.")
@@ -79,6 +86,39 @@ def infer_contract(X: pd.DataFrame) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _known_share(spec: Mapping[str, Any]) -> float | None:
+    share = spec.get("missing_share")
+    return None if share is None else float(share)
+
+
+def contract_from_bundle(contract: Mapping[str, Any], reference: Reference | None = None) -> dict[str, dict[str, Any]]:
+    """This module's protocol from the bundle's contract.json (`features`: name, kind, min, max,
+    categories, categories_complete, missing_in_training). The bundle records only whether a
+    column had missing values, so the training missing share comes from the reference when
+    given; otherwise it is 0 for columns that had none and unknown (not checked) for the rest.
+    Free-text columns are left out; date ranges (ISO text) are not checked."""
+    out: dict[str, dict[str, Any]] = {}
+    for f in contract.get("features", []):
+        name, kind = str(f["name"]), str(f.get("kind", "categorical"))
+        if kind == "text":
+            continue
+        numeric = kind == "numeric"
+        share = reference_missing_share(reference, name) if reference is not None else None
+        if share is None and not f.get("missing_in_training", True):
+            share = 0.0
+        out[name] = {"type": kind, "categories": f.get("categories") if f.get("categories_complete") else None,
+                     "min": f.get("min") if numeric else None, "max": f.get("max") if numeric else None, "missing_share": share}
+    return out
+
+
+def reference_missing_share(reference: Reference, column: str) -> float | None:
+    """Training missing share of a column from the drift reference (None if not referenced)."""
+    ref = reference.columns.get(column)
+    if isinstance(ref, NumericReference):
+        return ref.missing_share
+    return None if ref is None else float(ref.shares.get(MISSING, 0.0))
+
+
 def exceeds(count: int, rows: int, base: float, alpha: float) -> bool:
     """One-sided binomial test: is `count` of `rows` more than a rate `base` would give?"""
     if rows == 0 or count == 0:
@@ -99,7 +139,7 @@ def _numeric_quality(s: pd.Series, spec: Mapping[str, Any]) -> tuple[ColumnQuali
     out = int(((present < lo).sum() if lo is not None else 0) + ((present > hi).sum() if hi is not None else 0))
     n = max(len(s), 1)
     q = ColumnQuality(column=str(s.name), type="numeric", missing_share=float(np.isnan(x).sum() / n),
-                      reference_missing_share=float(spec.get("missing_share") or 0.0), unparseable_share=bad / n,
+                      reference_missing_share=_known_share(spec), unparseable_share=bad / n,
                       out_of_range_share=out / max(present.size, 1))
     return q, out, int(present.size)
 
@@ -111,7 +151,7 @@ def _categorical_quality(s: pd.Series, spec: Mapping[str, Any], counts: pd.Serie
     unseen = counts[~counts.index.isin([str(c) for c in known])] if known is not None else counts.iloc[:0]
     n = max(len(s), 1)
     q = ColumnQuality(column=str(s.name), type=str(spec.get("type", "categorical")), missing_share=float(s.isna().sum() / n),
-                      reference_missing_share=float(spec.get("missing_share") or 0.0),
+                      reference_missing_share=_known_share(spec),
                       new_category_share=float(unseen.sum() / n), new_categories=[str(k) for k in unseen.index[:10]])
     return q, int(unseen.sum())
 
@@ -120,7 +160,7 @@ def _datetime_quality(s: pd.Series, spec: Mapping[str, Any]) -> ColumnQuality:
     parsed = s if pd.api.types.is_datetime64_any_dtype(s) else pd.to_datetime(s, errors="coerce", format="mixed")
     n = max(len(s), 1)
     return ColumnQuality(column=str(s.name), type="datetime", missing_share=float(parsed.isna().sum() / n),
-                         reference_missing_share=float(spec.get("missing_share") or 0.0),
+                         reference_missing_share=_known_share(spec),
                          unparseable_share=float((s.notna() & parsed.isna()).sum() / n))
 
 
@@ -132,10 +172,11 @@ def _issues(q: ColumnQuality, rows: int, counts: dict[str, tuple[int, int]], t: 
                                   message=f"{q.unparseable_share:.0%} of '{q.column}' no longer parse as {q.type}"))
         return found
     missing = round(q.missing_share * rows)
-    lvl = _share_level(missing, rows, q.reference_missing_share, t.missing_jump_watch, t.missing_jump_retrain, t.quality_alpha)
-    if lvl != "ok":
-        found.append(QualityIssue(column=q.column, check="missing_jump", value=q.missing_share - q.reference_missing_share, level=lvl,
-                                  message=f"'{q.column}' is missing in {q.missing_share:.1%} of rows (training {q.reference_missing_share:.1%})"))
+    base = q.reference_missing_share
+    lvl = "ok" if base is None else _share_level(missing, rows, base, t.missing_jump_watch, t.missing_jump_retrain, t.quality_alpha)
+    if lvl != "ok" and base is not None:
+        found.append(QualityIssue(column=q.column, check="missing_jump", value=q.missing_share - base, level=lvl,
+                                  message=f"'{q.column}' is missing in {q.missing_share:.1%} of rows (training {base:.1%})"))
     for check, (k, n), watch, retrain, share in (
         ("new_categories", counts.get("new", (0, rows)), t.new_category_watch, t.new_category_retrain, q.new_category_share),
         ("out_of_range", counts.get("range", (0, rows)), t.out_of_range_watch, t.out_of_range_retrain, q.out_of_range_share),
@@ -163,6 +204,8 @@ def check_quality(
         if name not in data.columns:
             continue
         kind = str(spec.get("type", "categorical"))
+        if kind == "text":
+            continue
         counts: dict[str, tuple[int, int]] = {}
         if kind == "numeric":
             q, out, present = _numeric_quality(data[name], spec)

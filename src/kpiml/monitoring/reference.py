@@ -17,7 +17,8 @@ stored as JSON in the model bundle, so `kpiml monitor` never needs the training 
 * The model's scores on the training rows get the numeric treatment, for prediction drift.
 
 Datetime columns are left out: their values move forward by construction, so drift on them
-is no signal (the features derived from them are what the model sees).
+is no signal (the features derived from them are what the model sees). Free-text columns
+are left out too: nearly every value is unique, so category shares say nothing.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ MAX_CATEGORIES = 50
 OTHER = "__other__"
 MISSING = "__missing__"
 NEW = "__new__"
-ColumnKind = Literal["numeric", "categorical", "boolean", "datetime"]
+ColumnKind = Literal["numeric", "categorical", "boolean", "datetime", "text"]
 
 
 class NumericReference(BaseModel):
@@ -76,7 +77,7 @@ class Reference(BaseModel):
     rows: int
     columns: dict[str, ColumnReference]
     score: NumericReference | None = None
-    skipped: list[str] = Field(default_factory=list, description="Columns without a drift reference (datetime).")
+    skipped: list[str] = Field(default_factory=list, description="Columns without a drift reference (datetime, text).")
     metrics: dict[str, float] = Field(default_factory=dict, description="Hold-out metrics at training, for live quality.")
 
 
@@ -147,7 +148,7 @@ def column_kind(series: pd.Series, declared: Any = None) -> ColumnKind:
     """The kind the contract declares, else the one the dtype says."""
     if isinstance(declared, Mapping):
         declared = declared.get("type")
-    if declared in ("numeric", "categorical", "boolean", "datetime"):
+    if declared in ("numeric", "categorical", "boolean", "datetime", "text"):
         return declared  # type: ignore[no-any-return]
     if pd.api.types.is_bool_dtype(series):
         return "boolean"
@@ -193,7 +194,7 @@ def build_reference(
     skipped: list[str] = []
     for name, declared in _columns(X, contract_columns).items():
         kind = column_kind(X[name], declared)
-        if kind == "datetime":
+        if kind in ("datetime", "text"):
             skipped.append(str(name))
         elif kind == "numeric":
             columns[str(name)] = numeric_reference(numeric_values(X[name]))
