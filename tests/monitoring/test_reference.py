@@ -75,12 +75,14 @@ def test_rare_categories_are_pooled() -> None:
     assert ref.pooled == 3
 
 
-def test_kinds_follow_contract_and_datetimes_are_skipped() -> None:
-    """Check that the contract's declared type wins over the dtype and datetime columns are skipped."""
-    X = pd.DataFrame({"code": [1, 2, 3, 1] * 50, "when": pd.date_range("2024-01-01", periods=200), "x": np.arange(200.0)})
-    ref = build_reference(X, None, {"code": {"type": "categorical"}, "when": {"type": "datetime"}, "x": {"type": "numeric"}})
+def test_kinds_follow_contract_and_dates_and_text_are_skipped() -> None:
+    """Check that the contract's declared type wins over the dtype; datetime and text columns are skipped."""
+    X = pd.DataFrame({"code": [1, 2, 3, 1] * 50, "when": pd.date_range("2024-01-01", periods=200), "x": np.arange(200.0),
+                      "note": [f"free text {i}" for i in range(200)]})
+    kinds = {"code": {"type": "categorical"}, "when": {"type": "datetime"}, "x": {"type": "numeric"}, "note": {"type": "text"}}
+    ref = build_reference(X, None, kinds)
     assert isinstance(ref.columns["code"], CategoricalReference) and set(ref.columns["code"].shares) == {"1", "2", "3"}
-    assert ref.skipped == ["when"] and ref.score is None
+    assert ref.skipped == ["when", "note"] and ref.score is None
 
 
 def test_contract_column_absent_from_training_frame() -> None:

@@ -66,3 +66,12 @@ def test_harmful_action_is_watch() -> None:
     assert decide(T, impact=_impact(0.01, 0.05), direction="reduce").level == "watch"
     assert decide(T, impact=_impact(-0.05, -0.01), direction="reduce").level == "ok"
     assert decide(T, impact=_impact(-0.05, -0.01), direction="increase").level == "watch"
+
+
+def test_reason_names_the_measure_that_fired() -> None:
+    """Check that a drift reason records the measure (distance or PSI) and threshold that set its level."""
+    by_distance = _drift("a", "retrain")
+    by_psi = by_distance.model_copy(update={"column": "b", "distance": 0.01, "psi": 0.3})
+    v = decide(T, drift=DriftReport(columns=[by_distance, by_psi], correction="fdr_bh", alpha=0.001))
+    got = {r.column: (r.metric, r.value, r.threshold) for r in v.reasons}
+    assert got == {"a": ("ks_statistic", 0.2, T.distance_retrain), "b": ("psi", 0.3, T.psi_retrain)}

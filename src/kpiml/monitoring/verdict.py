@@ -19,11 +19,11 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from kpiml.monitoring.drift import DriftReport
+from kpiml.monitoring.drift import ColumnDrift, DriftReport
 from kpiml.monitoring.impact import ImpactResult
 from kpiml.monitoring.live import LiveQuality
 from kpiml.monitoring.quality import QualityReport
-from kpiml.monitoring.thresholds import LEVELS, Level, Thresholds, worst
+from kpiml.monitoring.thresholds import LEVELS, Level, Thresholds, level_for, worst
 
 Source = Literal["drift", "score", "quality", "live", "impact"]
 
@@ -49,17 +49,27 @@ class Verdict(BaseModel):
         return sorted({r.column for r in self.reasons if r.column and r.source != "score" and LEVELS.index(r.level) >= floor})
 
 
+def _drift_metric(d: ColumnDrift, t: Thresholds) -> tuple[str, float, float]:
+    """The measure that set a column's level, its value and the threshold it passed."""
+    retrain = d.level == "retrain"
+    if level_for(d.distance, t.distance_watch, t.distance_retrain) == d.level:
+        name = "ks_statistic" if d.test == "ks" else "total_variation"
+        return name, d.distance, t.distance_retrain if retrain else t.distance_watch
+    return "psi", d.psi, t.psi_retrain if retrain else t.psi_watch
+
+
 def drift_reasons(drift: DriftReport, t: Thresholds) -> list[Reason]:
     out = []
     for d in drift.columns:
         if d.level != "ok":
-            thr = t.distance_retrain if d.level == "retrain" else t.distance_watch
-            out.append(Reason(level=d.level, source="drift", column=d.column, metric="psi/distance", value=d.distance, threshold=thr,
+            metric, value, thr = _drift_metric(d, t)
+            out.append(Reason(level=d.level, source="drift", column=d.column, metric=metric, value=value, threshold=thr,
                               message=f"'{d.column}' drifted: {d.reason}"))
     s = drift.score
     if s is not None and s.level != "ok":
-        out.append(Reason(level="watch", source="score", column="score", metric="psi/distance", value=s.distance,
-                          threshold=t.distance_watch, message=f"the score distribution moved: {s.reason}"))
+        metric, value, thr = _drift_metric(s.model_copy(update={"level": "watch"}), t)
+        out.append(Reason(level="watch", source="score", column="score", metric=metric, value=value, threshold=thr,
+                          message=f"the score distribution moved: {s.reason}"))
     return out
 
 
