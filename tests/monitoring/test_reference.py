@@ -89,3 +89,12 @@ def test_contract_column_absent_from_training_frame() -> None:
     """Check that a contract naming a column the training frame lacks raises a KpimlError."""
     with pytest.raises(KpimlError, match="lacks columns"):
         build_reference(pd.DataFrame({"a": [1.0]}), None, ["a", "b"])
+
+
+def test_infinities_count_as_missing() -> None:
+    """Check that infinite values neither break the bins nor leak into the JSON, and the frame is untouched."""
+    X = pd.DataFrame({"x": np.r_[np.arange(98.0), np.inf, -np.inf]})
+    ref = build_reference(X, None)
+    col = ref.columns["x"]
+    assert isinstance(col, NumericReference) and col.missing_share == pytest.approx(0.02) and col.max == 97.0
+    assert "Infinity" not in ref.model_dump_json() and np.isinf(X["x"]).sum() == 2

@@ -160,10 +160,13 @@ def column_kind(series: pd.Series, declared: Any = None) -> ColumnKind:
 
 
 def numeric_values(series: pd.Series) -> np.ndarray:
-    """A column as float64 with NaN for missing or unparseable values."""
+    """A column as a new float64 array with NaN for missing, unparseable or infinite values
+    (an infinity has no bin or quantile worth comparing; it counts as missing)."""
     if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
-        return series.to_numpy(dtype=np.float64, na_value=np.nan)
-    return pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        x = series.to_numpy(dtype=np.float64, na_value=np.nan)
+    else:
+        x = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    return np.where(np.isfinite(x), x, np.nan)
 
 
 def _columns(X: pd.DataFrame, contract_columns: Mapping[str, Any] | Sequence[str] | None) -> dict[str, Any]:
