@@ -162,6 +162,7 @@ def train_command(
     tracked = None
     if tracker is not None:
         params = {"budget_seconds": seconds, "problem": the_spec.target.problem, "target": the_spec.target.column, "split": the_spec.split.strategy, "folds": the_spec.split.folds, "members": json.dumps(result.metrics["model"]["members"]), "calibration": result.metrics["model"]["calibration"]}
+        params.update({f"{m.name}.{k}": v for m in result.model.members for k, v in m.params.items()})
         tracked = tracker.log_run(the_spec.project.name, params, result.metrics, [paths["leaderboard"], paths["metrics"]], paths["bundle"])
     _print_summary(result, paths, tracked, uri, time.monotonic() - started)
 

@@ -71,7 +71,7 @@ def test_train_from_an_edited_spec_without_tracking(tmp_path: Path) -> None:
     result = CliRunner().invoke(_app(), ["train", "--spec", str(folder / "kpiml.yaml"), "--budget", "6", "--tracking-uri", "none"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     board = pd.read_csv(folder / "leaderboard.csv")
-    assert list(board["candidate"]) == ["logistic"]
+    assert list(board["candidate"]) == ["logistic"]  # a single candidate: no blend row
     assert not (folder / "mlflow.db").exists()
 
 

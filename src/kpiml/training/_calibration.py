@@ -59,7 +59,9 @@ class ProbabilityCalibrator(BaseEstimator):
 
     def _map(self, model: Any, p: np.ndarray) -> np.ndarray:
         if self.method == "isotonic":
-            return np.clip(model.predict(p), 0.0, 1.0)
+            # isotonic maps are step functions: the tiny raw-score term breaks the ties they
+            # would create, so ranking (ROC-AUC, top-k lists) is kept exactly
+            return np.clip(model.predict(p) + 1e-6 * (p - 0.5), 0.0, 1.0)
         return model.predict_proba(_logit(p).reshape(-1, 1))[:, 1]
 
 

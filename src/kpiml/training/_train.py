@@ -147,13 +147,33 @@ def _leaderboard(states: list[CandidateState], scorer: Scorer, blend: Blend | No
     return board.sort_values("cv_oof", ascending=not scorer.greater_is_better, na_position="last").reset_index(drop=True)
 
 
+def _blend_row(ctx: _Context, blend: Blend, oof: np.ndarray, board: pd.DataFrame) -> pd.DataFrame:
+    """The blend as a leaderboard row: its per-fold scores come from the blended OOF predictions."""
+    y = ctx.y[ctx.splits.train]
+    sign = 1 if ctx.scorer.greater_is_better else -1
+    folds = [ctx.scorer.objective(y[v], oof[v]) for _, v in ctx.splits.folds]
+    members = board[board["candidate"].isin(list(blend.weights))]
+    row = {
+        "candidate": "blend", "metric": ctx.scorer.name,
+        "cv_mean": round(sign * float(np.mean(folds)), 6), "cv_std": round(float(np.std(folds)), 6),
+        "cv_oof": round(sign * blend.score, 6), "fit_time_s": round(float(members["fit_time_s"].sum()), 2),
+        "trials": 0, "pruned": 0, "failed": 0, "blend_weight": 1.0,
+        "best_params": ", ".join(f"{k}={w:.3f}" for k, w in blend.weights.items()), "note": "weighted average of the members' predictions (greedy ensemble selection on OOF)",
+    }
+    return pd.DataFrame([row])
+
+
 def _params_text(params: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
 
 
 def _members_for_blend(states: list[CandidateState]) -> dict[str, TrialResult]:
+    """The best trial of each candidate that is within fold noise of the leader (at most 5):
+    a clearly weaker model earns blend weight on OOF predictions mostly by chance."""
     bests = sorted((s.best for s in states if s.best is not None), key=lambda r: r.score, reverse=True)
-    return {r.candidate: r for r in bests[:MAX_MEMBERS]}
+    leader = bests[0]
+    margin = max(3 * float(np.std(leader.fold_scores)), 0.01 * abs(leader.score), 1e-9)
+    return {r.candidate: r for r in bests[:MAX_MEMBERS] if r.score >= leader.score - margin}
 
 
 def _refit_estimate(ctx: _Context, states: list[CandidateState]) -> float:
@@ -330,4 +350,6 @@ def train_model(spec: Spec, frame: pd.DataFrame, *, budget: float | None = None,
     }
     decisions = ctx.notes + notes + blend_notes + [how]
     board = _leaderboard(states, ctx.scorer, blend)
+    if blend.used:
+        board = pd.concat([_blend_row(ctx, blend, oof, board), board], ignore_index=True)
     return TrainResult(KpimlModel(members=final, **kw), board, metrics, decisions)
