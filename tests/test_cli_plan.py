@@ -134,7 +134,7 @@ def test_plan_repairs_and_counts_data_defects(tmp_path: Path) -> None:
     rng = np.random.default_rng(3)
     df = churn_frame(n)
     df["balance"] = [f"${v:,.2f}" for v in rng.uniform(500, 50_000, n)]
-    df["last_visit"] = [("2024-01-%02d" % (i % 28 + 1)) if i % 2 else ("%02d/02/2024" % (i % 28 + 1)) for i in range(n)]
+    df["last_visit"] = [f"2024-01-{i % 28 + 1:02d}" if i % 2 else f"{i % 28 + 1:02d}/02/2024" for i in range(n)]
     df["ratio"] = rng.normal(size=n)
     df.loc[:4, "ratio"] = np.inf
     df["country"] = "NL"

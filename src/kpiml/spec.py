@@ -195,7 +195,7 @@ class Risk(StrictModel):
 class Spec(StrictModel):
     """Everything kpiml decided about a project; edit it, then re-render the plan or train."""
 
-    version: Literal[1] = SPEC_VERSION
+    version: Literal[1] = 1
     project: ProjectBlock
     data: DataBlock
     target: TargetBlock

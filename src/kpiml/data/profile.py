@@ -132,9 +132,9 @@ def _column_profile(name: str, full: pd.Series, sample: pd.Series) -> ColumnProf
         missing_share=round(float(full.isna().mean()), 4), distinct=distinct,
         examples=[] if kind else [_fmt(v) for v in present.drop_duplicates().head(3)],
     )
-    if len(present) and role not in ("personal", "text", "empty"):
-        if pd.api.types.is_numeric_dtype(present) or pd.api.types.is_datetime64_any_dtype(present):
-            prof.min, prof.max = _fmt(present.min()), _fmt(present.max())
+    ordered = pd.api.types.is_numeric_dtype(present) or pd.api.types.is_datetime64_any_dtype(present)
+    if len(present) and role not in ("personal", "text", "empty") and ordered:
+        prof.min, prof.max = _fmt(present.min()), _fmt(present.max())
     if pd.api.types.is_numeric_dtype(sample) and not pd.api.types.is_bool_dtype(sample) and role != "personal":
         prof = prof.model_copy(update=_numeric_stats(sample))
     if pd.api.types.is_datetime64_any_dtype(sample) and len(present):

@@ -10,23 +10,29 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any, Literal
 
 from kpiml import __version__
 from kpiml.data.profile import ColumnProfile, Profile
 from kpiml.spec import (
     Candidate,
     ColumnPlan,
+    ColumnUse,
     DataBlock,
     DeploymentBlock,
+    Imputation,
     KpiBlock,
     KpiTemplate,
     MetricsBlock,
+    ModelName,
     ModelsBlock,
     MonitoringBlock,
+    OutlierTreatment,
     ProjectBlock,
     SearchBlock,
     Spec,
     SplitBlock,
+    SplitStrategy,
     TargetBlock,
 )
 
@@ -56,7 +62,7 @@ def infer_kpi(profile: Profile) -> KpiBlock:
     if t.problem == "binary":
         for pattern, template, name in _TEMPLATE_WORDS:
             if re.search(pattern, words, re.I):
-                direction = "increase" if template == "conversion" else "reduce"
+                direction: Literal["reduce", "increase"] = "increase" if template == "conversion" else "reduce"
                 return KpiBlock(name=name, template=template, direction=direction, primary_metric="roc_auc",
                                 reason=f"Target '{t.column}' (positive '{t.positive}') reads as {name}; the {template} template applies. No economics were given, so models are ranked by ROC-AUC until kpi.economics is filled.")
     if t.problem == "regression":
@@ -68,11 +74,11 @@ def infer_kpi(profile: Profile) -> KpiBlock:
 
 def _numeric_plan(p: ColumnProfile) -> ColumnPlan:
     reasons = []
-    impute = "none"
+    impute: Imputation = "none"
     if p.missing_share > 0:
         impute = "median"
         reasons.append(f"{p.missing_share:.1%} missing: median imputation (robust to skew) plus a missing indicator")
-    outliers = "none"
+    outliers: OutlierTreatment = "none"
     skew = p.skew or 0.0
     if skew > 2 and p.min is not None and float(p.min) >= 0:
         outliers = "log1p"
@@ -85,10 +91,11 @@ def _numeric_plan(p: ColumnProfile) -> ColumnPlan:
 
 
 def _categorical_plan(p: ColumnProfile) -> ColumnPlan:
-    impute = "missing_category" if p.missing_share > 0 else "none"
+    impute: Imputation = "missing_category" if p.missing_share > 0 else "none"
     miss = f"{p.missing_share:.1%} missing kept as its own category; " if p.missing_share > 0 else ""
     if p.role == "boolean":
-        return ColumnPlan(name=p.name, role=p.role, use="feature", impute="most_frequent" if p.missing_share else "none", encode="ordinal",
+        bool_impute: Imputation = "most_frequent" if p.missing_share else "none"
+        return ColumnPlan(name=p.name, role=p.role, use="feature", impute=bool_impute, encode="ordinal",
                           reason=f"{miss}two values: encoded as 0/1.")
     if p.distinct <= ONEHOT_MAX:
         return ColumnPlan(name=p.name, role=p.role, use="feature", impute=impute, encode="onehot",
@@ -97,9 +104,9 @@ def _categorical_plan(p: ColumnProfile) -> ColumnPlan:
                       reason=f"{miss}{p.distinct} categories (high cardinality): out-of-fold target encoding instead of {p.distinct} one-hot columns.")
 
 
-def column_plan(p: ColumnProfile, leaks: dict[str, str], split_cols: dict[str, str]) -> ColumnPlan:
+def column_plan(p: ColumnProfile, leaks: dict[str, str], split_cols: dict[str, ColumnUse]) -> ColumnPlan:
     """Decide the use and treatment of one column from its profile."""
-    base = {"name": p.name, "role": p.role}
+    base: dict[str, Any] = {"name": p.name, "role": p.role}
     if p.name in leaks:
         return ColumnPlan(**base, use="exclude", reason=f"Leakage suspect: {leaks[p.name]}. Excluded; re-enable only if it is known before the decision is made.")
     if p.name in split_cols:
@@ -134,14 +141,14 @@ def split_block(profile: Profile, rows: int) -> SplitBlock:
         col = profile.entity_columns[0]
         return SplitBlock(strategy="grouped", holdout=holdout, folds=folds, group_column=col,
                           reason=f"'{col}' repeats across rows: grouped folds keep each entity on one side. {sizes}.")
-    strategy = "random" if profile.target.problem == "regression" else "stratified"
+    strategy: SplitStrategy = "random" if profile.target.problem == "regression" else "stratified"
     why = "stratified to keep the class balance in every fold" if strategy == "stratified" else "random (no time or entity column found)"
     return SplitBlock(strategy=strategy, holdout=holdout, folds=folds, reason=f"No time or entity column: {why}. {sizes}.")
 
 
 def candidates(rows: int, features: int, problem: str) -> list[Candidate]:
     """Which model families are worth the budget at this size, and why."""
-    linear = "logistic" if problem != "regression" else "linear"
+    linear: ModelName = "logistic" if problem != "regression" else "linear"
     out = [
         Candidate(name=linear, reason="Baseline: fast, interpretable, well calibrated; any other model must beat it."),
         Candidate(name="lightgbm", reason=f"Gradient boosting handles mixed types, missing values and interactions; with early stopping it is the usual winner on {rows:,} rows of tabular data."),
@@ -152,7 +159,7 @@ def candidates(rows: int, features: int, problem: str) -> list[Candidate]:
         out.append(Candidate(name="svm", reason=f"RBF SVM: strong on small, dense data; its O(n²) cost is affordable at {rows:,} rows."))
     else:
         out.append(Candidate(name="svm", enabled=rows <= 5 * SVM_MAX_ROWS, max_rows=SVM_MAX_ROWS,
-                             reason=f"RBF SVM costs O(n²) in rows: " + (f"subsampled to {SVM_MAX_ROWS:,} of {rows:,} rows." if rows <= 5 * SVM_MAX_ROWS else f"skipped at {rows:,} rows (a subsample would waste budget the boosters use better).")))
+                             reason="RBF SVM costs O(n²) in rows: " + (f"subsampled to {SVM_MAX_ROWS:,} of {rows:,} rows." if rows <= 5 * SVM_MAX_ROWS else f"skipped at {rows:,} rows (a subsample would waste budget the boosters use better).")))
     mlp_on = rows >= 2_000
     out.append(Candidate(name="mlp", enabled=mlp_on, max_rows=200_000 if rows > 200_000 else None,
                          reason="Small neural network on scaled inputs: adds a different inductive bias for blending." if mlp_on else f"Disabled: {rows:,} rows are too few for a neural network to beat trees and the baseline."))
@@ -162,9 +169,9 @@ def candidates(rows: int, features: int, problem: str) -> list[Candidate]:
 def search_block(rows: int, features: int, profile: Profile) -> SearchBlock:
     budget = int(min(1800, max(60, 60 + rows * max(features, 1) / 20_000)))
     minority = profile.target.minority_share
-    imbalance = "class_weight" if profile.target.problem != "regression" and minority is not None and minority < 0.2 else "none"
+    imbalance: Literal["none", "class_weight", "undersample"] = "class_weight" if profile.target.problem != "regression" and minority is not None and minority < 0.2 else "none"
     why_imb = f"minority class is {minority:.1%}: class weights (kept only if cross-validation says they help). " if imbalance != "none" else ""
-    calib = "auto" if profile.target.problem != "regression" else "none"
+    calib: Literal["auto", "none"] = "auto" if profile.target.problem != "regression" else "none"
     return SearchBlock(budget_seconds=budget, imbalance=imbalance, calibration=calib,
                        reason=f"Optuna TPE with pruning across candidates under a {budget} s wall-clock budget (scaled to {rows:,} rows x {features} features); boosting uses early stopping on an inner validation split. {why_imb}"
                               + ("Probabilities are calibrated (sigmoid or isotonic, whichever has the lower out-of-fold Brier score) because decisions turn them into money." if calib == "auto" else ""))
@@ -204,7 +211,8 @@ def build_spec(profile: Profile, source: str, table: str | None = None, query: s
     rows = sum(profile.target.counts.values()) if profile.target.counts else profile.rows - profile.target.missing_dropped
     leaks = {s.column: s.evidence for s in profile.leakage}
     split = split_block(profile, rows)
-    split_cols = {c: u for c, u in ((split.time_column, "time"), (split.group_column, "group")) if c}
+    pairs: list[tuple[str | None, ColumnUse]] = [(split.time_column, "time"), (split.group_column, "group")]
+    split_cols = {c: u for c, u in pairs if c}
     cols = [column_plan(p, leaks, split_cols) for p in profile.column_profiles]
     cols.append(ColumnPlan(name=profile.target.column, role="numeric" if profile.target.problem == "regression" else "categorical", use="target", reason=profile.target.reason))
     n_feat = sum(c.use == "feature" for c in cols)
