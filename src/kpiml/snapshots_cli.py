@@ -108,4 +108,4 @@ def _print_summary(result: Any) -> None:
     console.print(f"Label = 1 in {result.positives:,} rows ({share:.1%}).")
     for warning in result.warnings:
         console.print(f"[yellow]Warning:[/yellow] {warning}")
-    console.print("Next: kpiml plan on this file (it knows the cutoff column and splits by time).")
+    console.print(f"Next: kpiml plan {result.path} --target label")

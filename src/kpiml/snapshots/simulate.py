@@ -242,3 +242,20 @@ def _to_time(config: SimulationConfig, day: np.ndarray) -> np.ndarray:
     """Convert fractional days since ``start`` to microsecond timestamps."""
     origin = np.datetime64(config.start, "us").astype(np.int64)
     return (origin + np.round(np.asarray(day) * _US_PER_DAY).astype(np.int64)).astype("datetime64[us]")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m kpiml.snapshots.simulate FOLDER [--customers N] [--seed S]` for demos."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Write a simulated subscription business as Parquet.")
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--customers", type=int, default=5_000)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    entities, events = simulate_to_parquet(SimulationConfig(n_customers=args.customers, seed=args.seed), args.folder)
+    print(f"wrote {entities} and {events}/ (entity id customer_id, signup_date; event_time, event_type, amount; label event 'cancel')")
+
+
+if __name__ == "__main__":
+    main()
