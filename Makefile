@@ -5,6 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 DEMO_DIR ?= demo-out
+DEMO_BUDGET ?= 60
 
 .PHONY: install install-dev demo test bench lint clean
 
@@ -30,8 +31,13 @@ install-dev: $(VENV)/.dev-installed
 
 demo: install
 	$(BIN)/kpiml plan examples/telco_churn.csv --target churn --positive Yes --out $(DEMO_DIR)
+	$(BIN)/kpiml train --spec $(DEMO_DIR)/kpiml.yaml --budget $(DEMO_BUDGET) --out $(DEMO_DIR)
+	$(BIN)/kpiml predict $(DEMO_DIR)/model examples/telco_churn.csv --out $(DEMO_DIR)/predictions.csv
 	@echo
-	@echo "The plan is in $(DEMO_DIR)/plan.md, the editable spec in $(DEMO_DIR)/kpiml.yaml."
+	@echo "Plan:        $(DEMO_DIR)/plan.md (editable spec: $(DEMO_DIR)/kpiml.yaml)"
+	@echo "Model:       $(DEMO_DIR)/model, leaderboard $(DEMO_DIR)/leaderboard.csv, metrics $(DEMO_DIR)/metrics.json"
+	@echo "Predictions: $(DEMO_DIR)/predictions.csv"
+	@echo "MLflow UI:   $(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/$(DEMO_DIR)/mlflow.db"
 
 test: install-dev
 	bash scripts/test.sh
