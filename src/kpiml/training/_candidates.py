@@ -106,13 +106,13 @@ class RandomForest(CandidateModel):
 
     def space(self, trial: Any, task: Task) -> dict[str, Any]:
         return {
-            "n_estimators": trial.suggest_int("n_estimators", 100, 500, log=True),
+            "n_estimators": trial.suggest_int("n_estimators", 100, 300, log=True),
             "max_features": trial.suggest_float("max_features", 0.05, 1.0),
             "min_samples_leaf": trial.suggest_int("min_samples_leaf", 1, 64, log=True),
         }
 
     def defaults(self, task: Task) -> dict[str, Any]:
-        return {"n_estimators": 300, "max_features": 0.5 if task.problem == "regression" else 0.25, "min_samples_leaf": 2}
+        return {"n_estimators": 200, "max_features": 0.5 if task.problem == "regression" else 0.25, "min_samples_leaf": 2}
 
     def build(self, params: dict[str, Any], task: Task) -> Any:
         from sklearn.ensemble import (
@@ -131,7 +131,7 @@ class ExtraTrees(RandomForest):
     name = "extra_trees"
 
     def defaults(self, task: Task) -> dict[str, Any]:
-        return {"n_estimators": 300, "max_features": 0.7 if task.problem == "regression" else 0.4, "min_samples_leaf": 2}
+        return {"n_estimators": 200, "max_features": 0.7 if task.problem == "regression" else 0.4, "min_samples_leaf": 2}
 
 
 def booster_threads(task: Task) -> int:
