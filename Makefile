@@ -1,6 +1,6 @@
 # kpiml: every target creates .venv with locked versions first, so a fresh clone needs only
 # Python 3.11, pip and make.
-PYTHON ?= python3.11
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
@@ -10,7 +10,8 @@ DEMO_BUDGET ?= 60
 .PHONY: install install-dev demo test bench lint clean
 
 $(BIN)/uv:
-	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "kpiml needs $(PYTHON) on PATH (set PYTHON=... to use another 3.11 interpreter)"; exit 2; }
+	@test -n "$(PYTHON)" || { echo "kpiml needs Python 3.11 on PATH (python3.11 or python3); set PYTHON=/path/to/python3.11"; exit 2; }
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)' || { echo "kpiml needs Python 3.11; $(PYTHON) is $$($(PYTHON) --version). Set PYTHON=/path/to/python3.11"; exit 2; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet "uv==$(UV_VERSION)"
 
