@@ -54,6 +54,11 @@ class CandidateModel:
         """A strong first configuration, enqueued before the sampler explores."""
         raise NotImplementedError
 
+    def starts(self, task: Task) -> list[dict[str, Any]]:
+        """Configurations tried before the sampler takes over: the defaults, and for some
+        families a second, differently regularised one, as FLAML and AutoGluon seed theirs."""
+        return [self.defaults(task)]
+
     def fit(self, params: dict[str, Any], X: np.ndarray, y: np.ndarray, task: Task, *, weights: np.ndarray | None = None, rounds: int | None = None) -> Fitted:
         estimator = self.build(params, task)
         estimator.fit(X, y, **({"sample_weight": weights} if weights is not None else {}))
@@ -174,6 +179,10 @@ class LightGBM(CandidateModel):
     def defaults(self, task: Task) -> dict[str, Any]:
         return {"learning_rate": 0.05, "num_leaves": 31, "min_child_samples": 20, "subsample": 0.9, "colsample_bytree": 0.8, "reg_lambda": 1e-3, "reg_alpha": 1e-3}
 
+    def starts(self, task: Task) -> list[dict[str, Any]]:
+        small = {"learning_rate": 0.05, "num_leaves": 15, "min_child_samples": 10, "subsample": 0.8, "colsample_bytree": 0.5, "reg_lambda": 1.0, "reg_alpha": 1e-3}
+        return [self.defaults(task), small]
+
     def _params(self, params: dict[str, Any], task: Task) -> dict[str, Any]:
         out = dict(params, subsample_freq=1, n_jobs=booster_threads(task), random_state=task.seed, verbose=-1)
         if task.problem == "multiclass":
@@ -216,6 +225,10 @@ class XGBoost(CandidateModel):
 
     def defaults(self, task: Task) -> dict[str, Any]:
         return {"learning_rate": 0.05, "max_depth": 5, "min_child_weight": 1.0, "subsample": 0.8, "colsample_bytree": 0.8, "reg_lambda": 1.0, "reg_alpha": 1e-3}
+
+    def starts(self, task: Task) -> list[dict[str, Any]]:
+        shallow = {"learning_rate": 0.05, "max_depth": 4, "min_child_weight": 2.0, "subsample": 0.8, "colsample_bytree": 0.5, "reg_lambda": 2.0, "reg_alpha": 1e-3}
+        return [self.defaults(task), shallow]
 
     def _params(self, params: dict[str, Any], task: Task) -> dict[str, Any]:
         out = {k: v for k, v in params.items() if k != "learning_rate"}

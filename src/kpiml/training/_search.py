@@ -232,8 +232,8 @@ def search(setup: SearchSetup, states: list[CandidateState], deadline: Deadline,
     refitting the current leaders); states carry every candidate's best trial and counts."""
     n_folds = len(setup.cache.folds)
     for state in states:
-        if state.trials == 0:
-            state.study.enqueue_trial({**state.model.defaults(setup.task), **({"imbalance": "none"} if len(setup.imbalance) > 1 else {})})
+        for config in state.model.starts(setup.task)[state.trials :]:
+            state.study.enqueue_trial({**config, **({"imbalance": "none"} if len(setup.imbalance) > 1 else {})})
     while time.monotonic() < (end := deadline(states)):
         picked = pick_next(states, time.monotonic(), end, n_folds)
         if picked is None:
