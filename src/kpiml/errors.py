@@ -19,14 +19,14 @@ class KpimlError(Exception):
 
     @property
     def message(self) -> str:
-        parts = [self.what.rstrip(".") + "."]
-        if self.expected:
-            parts.append(f"Expected: {self.expected}.")
-        if self.got:
-            parts.append(f"Got: {self.got}.")
-        if self.fix:
-            parts.append(f"Fix: {self.fix}.")
+        parts = [_sentence(self.what)]
+        parts += [_sentence(f"{label}: {text}") for label, text in (("Expected", self.expected), ("Got", self.got), ("Fix", self.fix)) if text]
         return " ".join(parts)
+
+
+def _sentence(text: str) -> str:
+    text = text.rstrip()
+    return text if text.endswith((".", "?", "!")) else text + "."
 
 
 def closest_names(name: str, candidates: list[str], limit: int = 3) -> list[str]:
