@@ -61,6 +61,7 @@ def _register_optional_commands() -> None:
         ("kpiml.train_cli", ("train_command:train", "predict_command:predict")),
         ("kpiml.forecast_cli", ("forecast_command:forecast", "anomalies_command:anomalies")),
         ("kpiml.snapshots_cli", ("snapshots_command:snapshots",)),
+        ("kpiml.serve_cli", ("serve_command:serve",)),
     ):
         try:
             mod = importlib.import_module(module)

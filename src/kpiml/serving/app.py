@@ -1,0 +1,295 @@
+"""The FastAPI app factory of `kpiml serve`: endpoints, safety checks, metrics, lifecycle.
+
+Everything lives in one `Service` object made by `create_app(config)` (no module globals), so
+tests build as many apps as they like and uvicorn workers build their own with
+`app_from_env`. The request body of `/predict` is read and checked by hand rather than by a
+FastAPI body parameter: the size cap applies while reading (413 before a huge body is held in
+memory), the row count is checked before validation (413), and validation uses the schema of
+the model version being served *now*, which changes when a new version is swapped in. The
+OpenAPI document is generated from the same schema.
+
+Module-level imports of FastAPI are deliberate: FastAPI resolves endpoint annotations from this
+module's globals. Only `kpiml serve` imports this module, so `kpiml --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI, Request, Response
+
+from kpiml.serving.config import ServeConfig
+from kpiml.serving.metrics import Metrics
+
+if TYPE_CHECKING:
+    from kpiml.serving.source import LoadedModel
+
+log = logging.getLogger("kpiml.serve")
+ENDPOINTS = ("/predict", "/health", "/model", "/metrics")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+_ERROR_KIND = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed", 413: "too_large", 415: "unsupported_media_type", 422: "invalid"}
+
+
+class ApiError(Exception):
+    """A refusal with its status; rendered as an ErrorResponse body."""
+
+    def __init__(self, status: int, detail: str | list[dict[str, Any]], headers: dict[str, str] | None = None) -> None:
+        super().__init__(str(detail))
+        self.status, self.detail, self.headers = status, detail, headers
+
+
+class Service:
+    """The state one app serves from: model (swappable), decision log, batcher and metrics."""
+
+    def __init__(self, config: ServeConfig) -> None:
+        from kpiml.serving.source import ModelSource, build_loaded
+
+        self.config = config
+        self.started = time.monotonic()
+        self.metrics = Metrics(config.metrics_dir)
+        self.source = ModelSource(config)
+        key = self.source.version_key()
+        self.model: LoadedModel = build_loaded(config, key, self.source.local_bundle(key))
+        self.api_key = config.api_key()
+        self.openapi_cache: dict[str, Any] = {}
+        self.batcher: Any = None
+        self.reloader: Any = None
+        self._set_model_gauge()
+
+    def swap(self, model: LoadedModel) -> None:
+        """Serve `model` from now on (one reference assignment; in-flight rows keep theirs)."""
+        self.model = model
+        self.openapi_cache.clear()
+        self._set_model_gauge()
+
+    def _set_model_gauge(self) -> None:
+        self.metrics.set_gauge("kpiml_model_info", 1.0, {"version": self.model.version}, only=True)
+
+    def check_key(self, request: Request) -> None:
+        """401 unless the request carries the API key (X-API-Key or Authorization: Bearer)."""
+        if self.api_key is None:
+            return
+        given = request.headers.get("x-api-key")
+        auth = request.headers.get("authorization", "")
+        if given is None and auth.lower().startswith("bearer "):
+            given = auth[7:].strip()
+        if not given or not hmac.compare_digest(given.encode(), self.api_key.encode()):
+            raise ApiError(401, "Missing or wrong API key: send it in the X-API-Key header", {"WWW-Authenticate": "ApiKey"})
+
+    @asynccontextmanager
+    async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:
+        from kpiml.serving.batcher import MicroBatcher
+        from kpiml.serving.decision_log import DecisionLogWriter
+        from kpiml.serving.source import Reloader
+
+        writer = DecisionLogWriter(self.config.decision_log)
+        self.batcher = MicroBatcher(writer, self.metrics, self.config.batch_rows)
+        self.batcher.start()
+        self.reloader = Reloader(self.source, self.model, self.swap, lambda r: self.metrics.inc("kpiml_model_reloads_total", {"result": r}), self.config.poll_seconds)
+        self.reloader.start()
+        publisher = asyncio.get_running_loop().create_task(self._publish_metrics())
+        try:
+            yield
+        finally:
+            publisher.cancel()
+            self.reloader.stop()
+            await self.batcher.stop()
+            writer.close()
+            self.metrics.publish()
+            self.source.cleanup()
+
+    async def _publish_metrics(self) -> None:
+        while self.config.metrics_dir is not None:
+            await asyncio.sleep(1.0)
+            await asyncio.to_thread(self.metrics.publish)
+
+
+def request_id(request: Request) -> str:
+    """The caller's X-Request-ID when it is a sane token, else a fresh one."""
+    given = request.headers.get("x-request-id", "")
+    return given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, refused with 413 as soon as it is known to exceed `limit` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise ApiError(413, f"Request body of {int(declared):,} bytes exceeds the limit of {limit:,} bytes; send fewer rows per request")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, f"Request body exceeds the limit of {limit:,} bytes; send fewer rows per request")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_rows(body: bytes, max_rows: int) -> tuple[list[Any], bool]:
+    """The rows of a JSON body (an object is one row, an array a list of rows) and whether it
+    was a single object; 422 for non-JSON or other shapes, 413 above `max_rows`."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(422, [{"loc": ["body"], "msg": f"Body is not valid JSON: {exc}"[:300], "type": "json_invalid"}]) from None
+    if isinstance(data, dict):
+        return [data], True
+    if not isinstance(data, list):
+        raise ApiError(422, [{"loc": ["body"], "msg": "Body must be one row (a JSON object) or a list of rows (a JSON array)", "type": "model_type"}])
+    if not data:
+        raise ApiError(422, [{"loc": ["body"], "msg": "The list of rows is empty", "type": "too_short"}])
+    if len(data) > max_rows:
+        raise ApiError(413, f"{len(data):,} rows exceed the limit of {max_rows:,} rows per request; split the request")
+    return data, False
+
+
+def validation_errors(exc: Any, single: bool) -> list[dict[str, Any]]:
+    """pydantic errors as FastAPI-style items whose `loc` ends at the column name."""
+    out = []
+    for err in exc.errors(include_url=False)[:100]:
+        loc = list(err["loc"])
+        if single and loc and isinstance(loc[0], int):
+            loc = loc[1:]
+        cut = next((i for i, part in enumerate(loc) if isinstance(part, str)), None)
+        loc = loc if cut is None else loc[: cut + 1]
+        out.append({"loc": ["body", *loc], "msg": err["msg"], "type": err["type"]})
+    return out
+
+
+def create_app(config: ServeConfig) -> FastAPI:
+    """Build the service: load the model (verified), then wire endpoints, errors and metrics."""
+    from kpiml.serving.openapi import install_openapi
+
+    service = Service(config)
+    app = FastAPI(title="kpiml model service", version="1", lifespan=service.lifespan, description=_DESCRIPTION)
+    app.state.service = service
+    _install_errors(app, service)
+    _install_routes(app, service)
+    install_openapi(app, service)
+    app.add_middleware(ObserveMiddleware, metrics=service.metrics)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """uvicorn worker factory (`--workers N`): settings come from the parent via the environment."""
+    return create_app(ServeConfig.from_env())
+
+
+def _install_routes(app: FastAPI, service: Service) -> None:
+    from kpiml.serving import schema
+
+    errors: dict[int | str, dict[str, Any]] = {code: {"model": schema.ErrorResponse, "description": text} for code, text in ((401, "Missing or wrong API key"), (413, "Body or row count above the limit"), (422, "A field is missing, of the wrong type, or out of range"))}
+    guarded = {k: v for k, v in errors.items() if k == 401}
+
+    @app.post("/predict", response_model=schema.PredictResponse, responses=errors, summary="Score one row (a JSON object) or a list of rows (a JSON array)")
+    async def predict(request: Request) -> Response:
+        service.check_key(request)
+        rid = request_id(request)
+        rows, single = parse_rows(await read_body(request, service.config.max_body_bytes), service.config.max_rows)
+        model = service.model
+        from pydantic import ValidationError
+
+        try:
+            validated = model.rows_adapter.validate_python(rows)
+        except ValidationError as exc:
+            raise ApiError(422, validation_errors(exc, single)) from None
+        body = await service.batcher.submit(model, validated, rid)
+        return Response(content=body, media_type="application/json", headers={"X-Request-ID": rid})
+
+    @app.get("/health", response_model=schema.Health, summary="Liveness and the model version served")
+    async def health() -> Response:
+        payload = {"status": "ok", "model_version": service.model.version, "uptime_seconds": round(time.monotonic() - service.started, 3)}
+        return Response(content=json.dumps(payload), media_type="application/json")
+
+    @app.get("/model", response_model=schema.ModelInfo, responses=guarded, summary="Version, KPI, operating point, training metrics and input contract")
+    async def model_info(request: Request) -> Response:
+        service.check_key(request)
+        return Response(content=json.dumps(model_payload(service), default=str), media_type="application/json")
+
+    @app.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "Prometheus text format"}, **guarded}, summary="Prometheus metrics: requests, latencies, decisions, errors")
+    async def metrics(request: Request) -> Response:
+        service.check_key(request)
+        return Response(content=service.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+def model_payload(service: Service) -> dict[str, Any]:
+    m = service.model
+    meta = m.bundle.metadata
+    kpi = (meta.get("spec") or {}).get("kpi")
+    return {"version": m.version, "source": m.source, "problem": m.rule.problem, "kpi": kpi, "operating_point": m.rule.point_dict(), "decision_rule": m.rule.describe(), "training_metrics": meta.get("metrics", {}), "input_contract": m.bundle.contract, "loaded_at": m.loaded_at, "holdout": service.config.holdout}
+
+
+def _install_errors(app: FastAPI, service: Service) -> None:
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
+    from starlette.exceptions import HTTPException
+
+    def body(detail: Any, request: Request) -> dict[str, Any]:
+        return {"detail": detail, "request_id": request.headers.get("x-request-id") if _REQUEST_ID.match(request.headers.get("x-request-id", "")) else None}
+
+    async def api_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ApiError)
+        return JSONResponse(body(exc.detail, request), status_code=exc.status, headers=exc.headers)
+
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, HTTPException)
+        return JSONResponse(body(str(exc.detail), request), status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+    async def invalid(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        items = [{"loc": list(e.get("loc", [])), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))} for e in exc.errors()]
+        return JSONResponse(body(items, request), status_code=422)
+
+    async def crash(request: Request, exc: Exception) -> JSONResponse:
+        log.error("internal error on %s %s: %s", request.method, request.url.path, type(exc).__name__, exc_info=exc)
+        return JSONResponse(body("Internal error while handling the request; the server log has the details", request), status_code=500)
+
+    app.add_exception_handler(ApiError, api_error)
+    app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, invalid)
+    app.add_exception_handler(Exception, crash)
+
+
+class ObserveMiddleware:
+    """Pure ASGI middleware (no per-request task): counts and times every HTTP response."""
+
+    def __init__(self, app: Callable[..., Awaitable[None]], metrics: Metrics) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = [500]
+
+        async def observe(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, observe)
+        finally:
+            endpoint = scope["path"] if scope["path"] in ENDPOINTS else "other"
+            self.metrics.inc("kpiml_http_requests_total", {"endpoint": endpoint, "status": str(status[0])})
+            self.metrics.observe("kpiml_http_request_duration_seconds", time.perf_counter() - start, {"endpoint": endpoint})
+            if status[0] >= 400:
+                self.metrics.inc("kpiml_errors_total", {"kind": _ERROR_KIND.get(status[0], "internal" if status[0] >= 500 else "other")})
+
+
+_DESCRIPTION = """Scores rows with a kpiml model bundle.
+
+`POST /predict` takes one row (a JSON object) or a list of rows (a JSON array) with every
+feature of the model's input contract; the answer gives, per row, the score, the decision
+(KPI operating point), its expected value, the top reasons and the model version. Every
+prediction is appended to the decision log before it is answered.
+"""

@@ -1,0 +1,137 @@
+"""Score validated rows: typed column arrays, one model call per micro-batch, decisions, control.
+
+Validated request rows are turned straight into one numpy array per feature, in the
+representation the training pipeline's coercer produces (float64 with NaN, object text with
+NaN, datetime64), so a micro-batch of rows from many requests costs one model call. The model
+call goes through the compiled numpy path (`fastpath`) when it was proven equal to the sklearn
+pipeline at load time, else through the bundle's own pipeline on a DataFrame.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from kpiml.serving.decisions import DecisionRule, reasons_for
+
+
+@dataclass
+class Batch:
+    """Rows of one or more requests as typed columns, plus what the log and answer need."""
+
+    n: int
+    columns: dict[str, np.ndarray]
+    ids: dict[str, list[Any]]
+    values: np.ndarray | None
+    inputs: list[dict[str, Any]]
+
+
+@dataclass
+class Scored:
+    score: np.ndarray
+    decision: list[Any]
+    expected_value: np.ndarray | None
+    control: np.ndarray
+    notes: list[list[str]]
+    reasons: list[list[dict[str, Any]]] = field(default_factory=list)
+
+
+def _column(raw: list[Any], kind: str) -> np.ndarray:
+    """One feature's values in the dtype the pipeline's coercer would produce."""
+    if kind in ("numeric", "boolean"):
+        return np.array(raw, dtype="float64")
+    if kind == "datetime":
+        import pandas as pd
+
+        naive = [None if v is None else (v.replace(tzinfo=None) if isinstance(v, dt.datetime) else v) for v in raw]
+        return np.asarray(pd.to_datetime(pd.Series(naive, dtype=object), errors="coerce", format="mixed").astype("datetime64[ns]").to_numpy())
+    return np.array([np.nan if v is None else str(v) for v in raw], dtype=object)
+
+
+def _json_value(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, dt.date | dt.datetime) else value
+
+
+class Scorer:
+    """Scores rows of one loaded bundle; safe to call from one thread at a time."""
+
+    def __init__(self, bundle: Any, rule: DecisionRule, *, holdout: float = 0.0, salt: str = "kpiml-control", reasons: int = 3, fast: Any = None, check_unseen: bool = False) -> None:
+        self.bundle, self.rule, self.holdout, self.salt, self.top_reasons, self.fast = bundle, rule, holdout, salt, reasons, fast
+        self.check_unseen = check_unseen  # only when the schema lets unseen categories through
+        contract = bundle.contract
+        self.features = [(f"f{i}", e["name"], e.get("kind", "numeric"), e) for i, e in enumerate(contract["features"])]
+        self.identifiers = [(f"id{j}", name) for j, name in enumerate(contract.get("identifiers", []))]
+        feature_names = {e["name"] for e in contract["features"]}
+        self.value_field = None
+        if rule.value_column is not None:
+            self.value_field = next((f for f, n, _, _ in self.features if n == rule.value_column), "v0")
+        self.extra_numeric = [rule.value_column] if rule.value_column and rule.value_column not in feature_names else []
+
+    def prepare(self, rows: list[Any]) -> Batch:
+        """Typed feature columns, identifiers, KPI values and JSON-ready inputs of `rows`."""
+        dicts = [r.__dict__ for r in rows]
+        columns = {name: _column([d[f] for d in dicts], kind) for f, name, kind, _ in self.features}
+        ids = {name: [d.get(f) for d in dicts] for f, name in self.identifiers}
+        values = None if self.value_field is None else np.array([d[self.value_field] for d in dicts], dtype="float64")
+        dated = [(f, n) for f, n, k, _ in self.features if k == "datetime"]
+        plain = [(f, n) for f, n, k, _ in self.features if k != "datetime"]
+        inputs = [{**{n: d[f] for f, n in plain}, **{n: _json_value(d[f]) for f, n in dated}} for d in dicts]
+        return Batch(len(rows), columns, ids, values, inputs)
+
+    def frame(self, batch: Batch) -> Any:
+        import pandas as pd
+
+        return pd.DataFrame(batch.columns)
+
+    def predict(self, batch: Batch) -> np.ndarray:
+        """The model's prediction matrix (calibrated), through the fast path when proven."""
+        if self.fast is not None:
+            return np.asarray(self.fast.predict_matrix(batch.columns), dtype="float64")
+        return np.asarray(self.bundle.model.predict_matrix(self.frame(batch)), dtype="float64")
+
+    def score(self, batch: Batch) -> Scored:
+        """Scores, decisions (control rows set to 0), expected values, notes and reasons."""
+        pred = self.predict(batch)
+        score, decision, ev = self.rule.apply(pred, batch.values)
+        control = self._control(batch, decision)
+        for i in np.flatnonzero(control):
+            decision[int(i)] = 0
+        reasons = reasons_for(self.bundle, self.frame(batch), self.top_reasons) if self.top_reasons > 0 and _has_explanations() else [[] for _ in range(batch.n)]
+        return Scored(score, decision, ev, control, self.notes(batch), reasons)
+
+    def _control(self, batch: Batch, decision: list[Any]) -> np.ndarray:
+        if self.holdout <= 0 or not self.rule.acts or not self.identifiers:
+            return np.zeros(batch.n, dtype=bool)
+        from kpiml.monitoring.control import control_among_actions
+
+        ids = batch.ids[self.identifiers[0][1]]
+        return np.asarray(control_among_actions(ids, np.asarray(decision) == 1, self.holdout, self.salt), dtype=bool)
+
+    def notes(self, batch: Batch) -> list[list[str]]:
+        """Per row: numbers outside the training range, categories unseen in training."""
+        out: list[list[str]] = [[] for _ in range(batch.n)]
+        for _, name, kind, entry in self.features:
+            col = batch.columns[name]
+            if kind == "numeric" and entry.get("min") is not None:
+                with np.errstate(invalid="ignore"):
+                    outside = np.flatnonzero((col < entry["min"]) | (col > entry["max"]))
+                for i in outside:
+                    out[int(i)].append(f"{name}={col[i]:g} is outside the training range [{entry['min']:g}, {entry['max']:g}]: the score extrapolates")
+            elif kind == "categorical" and self.check_unseen and entry.get("categories_complete"):
+                known = set(entry.get("categories", []))
+                for i, v in enumerate(col):
+                    if isinstance(v, str) and v not in known:
+                        out[i].append(f"{name}={v!r} was not seen in training: scored as an unknown category")
+        return out
+
+
+def _has_explanations() -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("kpiml.evaluation.explanations") is not None
+    except ModuleNotFoundError:
+        return False
