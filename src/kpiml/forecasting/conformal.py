@@ -1,10 +1,14 @@
-"""Prediction intervals calibrated on backtest residuals (split conformal, scaled per series).
+"""Prediction intervals calibrated on backtest residuals (split conformal, normalised per series).
 
-A residual is divided by its series' MASE scale, so residuals of series of any size can be
-pooled per forecast step (errors grow with the step). The interval half-width at step h is
-the conformal quantile of pooled |scaled residuals| at h (neighbouring steps are pooled in
-until there are enough), times the series' scale. Coverage is reported honestly by leaving
-one backtest window out: its points are judged by intervals calibrated on the others.
+A residual is divided by its series' MASE scale and by the series' own error level (the
+backtest MASE of its chosen forecast, shrunk toward the collection's median because a few
+windows estimate it roughly), so residuals of series of any size and difficulty can be
+pooled per forecast step (errors grow with the step). This is locally weighted conformal
+prediction (Lei et al. 2018) with a per-series difficulty. The interval half-width at step h is
+the conformal quantile of pooled |normalised residuals| at h (neighbouring steps are pooled in
+until there are enough), times the series' scale and difficulty. Coverage is reported honestly
+by leaving one backtest window out: its points are judged by intervals calibrated, difficulty
+included, on the other windows.
 statsforecast's `ConformalIntervals` refits every model per window and cannot pool across
 series nor cover the global model and the ensemble, hence this module.
 """
@@ -18,6 +22,7 @@ import pandas as pd
 
 LEVELS = (80, 95)
 MIN_POOL = 40
+PRIOR_WINDOWS = 2.0  # weight of the collection median in a series' difficulty, in windows
 
 
 def residual_table(cv: pd.DataFrame, predicted: np.ndarray) -> pd.DataFrame:
@@ -25,10 +30,32 @@ def residual_table(cv: pd.DataFrame, predicted: np.ndarray) -> pd.DataFrame:
     out = pd.DataFrame({
         "unique_id": cv["unique_id"].to_numpy(),
         "h": (cv["ds"] - cv["cutoff"]).to_numpy(),
-        "r": (cv["y"].to_numpy(float) - predicted) / cv["scale"].to_numpy(float),
+        "e": (cv["y"].to_numpy(float) - predicted) / cv["scale"].to_numpy(float),
     })
     out["window"] = cv.groupby("unique_id", sort=False)["cutoff"].rank(method="dense", ascending=False).to_numpy().astype(int) - 1
-    return out.loc[np.isfinite(out["r"])].reset_index(drop=True)
+    return out.loc[np.isfinite(out["e"])].reset_index(drop=True)
+
+
+def difficulty(res: pd.DataFrame, prior: float = PRIOR_WINDOWS) -> pd.Series:
+    """Per-series error level: mean |scaled error| shrunk toward the median, by number of windows."""
+    err = res.assign(a=res["e"].abs()).groupby("unique_id", sort=False).agg(m=("a", "mean"), n=("window", "nunique"))
+    centre = float(err["m"].median()) if len(err) else 1.0
+    w = err["n"] / (err["n"] + prior)
+    d = w * err["m"] + (1 - w) * centre
+    return d.where(d > 0, centre if centre > 0 else 1.0)
+
+
+def normalised(res: pd.DataFrame, diff: pd.Series) -> pd.DataFrame:
+    """Residual table with `r`: the scaled error divided by its series' difficulty."""
+    centre = float(diff.median()) if len(diff) else 1.0
+    d = res["unique_id"].map(diff).fillna(centre).to_numpy(float)
+    return res.assign(r=res["e"].to_numpy(float) / d)
+
+
+def calibrate(res: pd.DataFrame, horizon: int, levels: tuple[int, ...] = LEVELS) -> tuple[np.ndarray, pd.Series]:
+    """Step half-widths in difficulty units and the per-series difficulty they multiply."""
+    diff = difficulty(res)
+    return step_quantiles(normalised(res, diff), horizon, levels), diff
 
 
 def conformal_quantile(scores: np.ndarray, level: float) -> float:
@@ -73,7 +100,8 @@ def backtest_coverage(res: pd.DataFrame, horizon: int, levels: tuple[int, ...] =
     hits = {lv: [] for lv in levels}
     for w in windows:
         held, rest = res.loc[res["window"] == w], res.loc[res["window"] != w]
-        q = step_quantiles(rest, horizon, levels)
+        q, diff = calibrate(rest, horizon, levels)
+        held = normalised(held, diff)
         width = q[:, held["h"].to_numpy() - 1]
         for i, lv in enumerate(levels):
             hits[lv].append(np.abs(held["r"].to_numpy()) <= width[i])

@@ -67,6 +67,12 @@ class FeatureSpec:
         windows = tuple(sorted({3, max(s, 4), 2 * max(s, 4)}))
         return cls(s, freq_code, lags, windows, max(s, 4))
 
+    @property
+    def lookback(self) -> int:
+        """Columns before the target that any feature reads (lags, windows, seasonal differences)."""
+        s = self.season_length
+        return max(max(self.lags), max(self.windows), self.level_window, s + max(s, 4), s + 6) + 1
+
     def names(self, exog: list[str]) -> list[str]:
         return [*(f"lag{k}" for k in self.lags), *(f"mean{w}" for w in self.windows),
                 f"std{self.level_window}", "log_level",
@@ -98,9 +104,13 @@ def trailing_level(sums: tuple[np.ndarray, ...], cols: np.ndarray, w: int) -> np
     return np.where(level > 0, level, np.nan)
 
 
-def features_at(m: Matrix, y: np.ndarray, cols: np.ndarray, spec: FeatureSpec, sums: tuple[np.ndarray, ...] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Features (n, len(cols), F) for predicting columns `cols` of `y` from earlier columns only."""
-    sums = sums if sums is not None else prefix_sums(y)
+def features_at(m: Matrix, y: np.ndarray, cols: np.ndarray, spec: FeatureSpec, offset: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Features (n, len(cols), F) for predicting columns `cols` of `y` from earlier columns only.
+
+    `y` may be the slice of the matrix starting at column `offset` (the recursive forecast
+    passes only the last `spec.lookback` columns, which is all any feature reads).
+    """
+    sums = prefix_sums(y)
     _, cs, cs2, cnt = sums
     level = trailing_level(sums, cols, spec.level_window)
     feats = [y[:, cols - k] if k <= cols.min() else _safe_lag(y, cols, k) for k in spec.lags]
@@ -111,10 +121,10 @@ def features_at(m: Matrix, y: np.ndarray, cols: np.ndarray, spec: FeatureSpec, s
     feats.append(np.sqrt(np.maximum(sq - mean**2, 0.0)) / level)
     feats.append(np.log10(level))
     feats += seasonal_diff_features(y, cols, spec, level)
-    ordinals = m.last_ds[:, None] - (m.y.shape[1] - 1 - cols)[None, :]
+    ordinals = m.last_ds[:, None] - (m.y.shape[1] - 1 - offset - cols)[None, :]
     feats.append((ordinals % spec.season_length).astype(float))
     feats += calendar(ordinals, spec.freq_code)
-    feats += [m.exog[:, cols, j] for j in range(m.exog.shape[2])]
+    feats += [m.exog[:, cols + offset, j] for j in range(m.exog.shape[2])]
     return np.stack(feats, axis=-1), level
 
 

@@ -77,7 +77,7 @@ def series_keys(df: pd.DataFrame, series: list[str] | None, target: str) -> pd.S
 
 def numeric_target(values: pd.Series, column: str) -> pd.Series:
     """Refuse a target with text values (a thousands separator or a unit is the usual cause)."""
-    if pd.api.types.is_bool_dtype(values):
+    if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
         return values.astype(float)
     parsed = pd.to_numeric(values, errors="coerce")
     bad = values[parsed.isna() & values.notna() & (values.astype(str).str.strip() != "")]

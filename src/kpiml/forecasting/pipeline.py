@@ -16,12 +16,15 @@ import pandas as pd
 from kpiml.forecasting.backtest import (
     Windows,
     default_windows,
+    floor_backtest,
+    floor_forecast,
     global_backtest,
     stat_backtest,
     stat_forecast,
 )
 from kpiml.forecasting.candidates import (
     ENSEMBLE,
+    FLOOR,
     GLOBAL,
     REGISTRY,
     ModelPlan,
@@ -32,8 +35,8 @@ from kpiml.forecasting.conformal import (
     LEVELS,
     add_intervals,
     backtest_coverage,
+    calibrate,
     residual_table,
-    step_quantiles,
 )
 from kpiml.forecasting.features import FeatureSpec, to_matrix
 from kpiml.forecasting.global_model import GlobalLightGBM
@@ -106,13 +109,16 @@ def _run_candidates(panel: Panel, settings: ForecastSettings, windows: Windows, 
                     progress: Progress, timings: dict[str, float]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Backtest and final forecasts of the statistical models and the global model, merged."""
     s, h = panel.freq.season_length, settings.horizon
-    stat = [REGISTRY[m].make(s) for m in plan.stat_models if REGISTRY[m].make is not None]
-    refit = panel.n_series <= 2000
     t0 = time.perf_counter()
     progress(f"backtesting {', '.join(plan.stat_models)} on {panel.n_series:,} series")
-    cv = stat_backtest(panel.data, stat, windows, counts, settings.n_jobs, refit)
-    progress("final fit of the statistical models")
-    fc = stat_forecast(panel.data, panel.future, stat, h, panel.exog, settings.n_jobs)
+    if plan.stat_models == [FLOOR]:
+        m = to_matrix(panel.data, panel.future, panel.exog, h)
+        cv, fc = floor_backtest(m, windows, counts, s), floor_forecast(m, h, s)
+    else:
+        stat = [REGISTRY[name].make(s) for name in plan.stat_models]  # type: ignore[misc]
+        cv = stat_backtest(panel.data, stat, windows, counts, settings.n_jobs)
+        progress("final fit of the statistical models")
+        fc = stat_forecast(panel.data, panel.future, stat, h, panel.exog, settings.n_jobs)
     timings["statistical_models"] = time.perf_counter() - t0
     if GLOBAL in plan.models:
         t0 = time.perf_counter()
@@ -150,5 +156,6 @@ def _final_forecast(fc: pd.DataFrame, chosen: pd.Series, res: pd.DataFrame, pane
     scale = seasonal_scale(panel.data, panel.freq.season_length).groupby("unique_id", sort=False)["scale"].last()
     level = panel.data.groupby("unique_id", sort=False)["y"].apply(lambda y: y.abs().mean())
     scale = scale.where(scale > 0, level.where(level > 0, 1.0))
-    q = step_quantiles(res, h, LEVELS)
-    return add_intervals(out, q, scale, LEVELS)
+    q, diff = calibrate(res, h, LEVELS)
+    unit = scale * diff.reindex(scale.index).fillna(float(diff.median()) if len(diff) else 1.0)
+    return add_intervals(out, q, unit, LEVELS)

@@ -76,9 +76,10 @@ def _duplicate_error(rows: pd.DataFrame, counts: pd.Series, series: list[str], c
 def split_future(frame: pd.DataFrame, exog: list[str], issues: list[Issue]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Cut each series at its last observed target: later rows carry future exogenous values."""
     frame = frame.sort_values(["unique_id", "ds"], kind="stable").reset_index(drop=True)
-    obs = frame.loc[frame["y"].notna()].groupby("unique_id", sort=False)["ds"].agg(["min", "max"])
-    first = frame["unique_id"].map(obs["min"])
-    last = frame["unique_id"].map(obs["max"])
+    has_y = frame["y"].notna()
+    ds_obs = frame["ds"].where(has_y)
+    grp = ds_obs.groupby(frame["unique_id"], sort=False)
+    first, last = grp.transform("min"), grp.transform("max")
     empty = frame.loc[last.isna(), "unique_id"].unique()
     for uid in empty[:20]:
         issues.append(_issue(str(uid), "no values", 0, "series without any target value was dropped"))
