@@ -79,7 +79,7 @@ def worker_build(folder: str, out: str, memory_limit: str) -> None:
     seconds = time.perf_counter() - start
     print(json.dumps({
         "seconds": seconds, "rows": result.rows, "features": len(result.features), "cutoffs": [str(c) for c in result.cutoffs],
-        "phases": result.seconds, "peak_gb": _peak_gb(), "positives": result.positives, "cpu": _cpu_seconds(),
+        "phases": result.seconds, "phase_cpu": result.cpu_seconds, "peak_gb": _peak_gb(), "positives": result.positives, "cpu": _cpu_seconds(),
     }))
 
 
@@ -167,7 +167,7 @@ def markdown(gen: dict, build: dict, cmp: dict, customers: int) -> str:
         f"| generate data (simulator{', cached' if gen.get('cached') else ''}) | {gen['seconds']:.1f} s | {gen.get('cpu', 0):.1f} s | {gen['peak_gb']:.2f} GB | {gen['events']:,} events |",
         f"| build snapshots | {build['seconds']:.1f} s | {build['cpu']:.1f} s | {build['peak_gb']:.2f} GB | {build['rows']:,} rows |",
     ]
-    lines += [f"| &nbsp;&nbsp;phase: {k} | {v:.1f} s | | | |" for k, v in build["phases"].items()]
+    lines += [f"| &nbsp;&nbsp;phase: {k} | {v:.1f} s | {build['phase_cpu'][k]:.1f} s | | |" for k, v in build["phases"].items()]
     ours, theirs = cmp["kpiml"], cmp["featuretools"]
     lines += ["", f"1 % sample of customers ({ours['rows']:,} snapshot rows): kpiml {ours['seconds']:.1f} s for {ours['features']} features (whole build, child process)."]
     if theirs:

@@ -112,7 +112,7 @@ def _kind_features(kind: EventKind, windows: list[int]) -> list[Feature]:
     out.append(Feature(f"{k}_days_since_last", f"b.cd - h.last_{kind.key}", f"days since the last '{k}' (all history): lapsing entities stop acting before they leave; empty if never"))
     for w in trend_windows(windows):
         prev = f"({_n(kind, 2 * w)} - {_n(kind, w)})"
-        out.append(Feature(f"{k}_trend_{w}d", f"ln(({_n(kind, w)} + 1.0) / ({prev} + 1.0))", f"log ratio of '{k}' in the last {w} days to the {w} days before: a falling trend flags disengagement before the level is low"))
+        out.append(Feature(f"{k}_trend_{w}d", f"ln(CAST({_n(kind, w)} + 1 AS DOUBLE) / ({prev} + 1))", f"log ratio of '{k}' in the last {w} days to the {w} days before: a falling trend flags disengagement before the level is low"))
     return out
 
 

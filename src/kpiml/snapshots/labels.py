@@ -5,7 +5,9 @@ Both kinds reduce to one churn time per entity (`churn(eid, churn_ts)`):
 * a terminal event (`--label-event cancel`): the first such event;
 * inactivity (`--label-inactive-days N`): the first moment N days pass without any event
   (signup counts as activity), i.e. the earliest ``t + N`` over events t whose next event
-  comes later than ``t + N`` (or never).
+  comes later than ``t + N`` (or never). Nothing is known before the first event in the
+  data, so an entity that signed up earlier counts as active at that moment instead: a
+  silence before the data starts is not a churn.
 
 An entity is in the snapshot at cutoff c when it started before c and has not churned by c
 (churned entities never come back). Its label is 1 when the churn time falls in
@@ -31,7 +33,7 @@ def build_churn(con: duckdb.DuckDBPyConnection, label: LabelDefinition) -> None:
         CREATE TABLE churn AS
         WITH a AS (
             SELECT eid, ts FROM act
-            UNION ALL SELECT eid, signup_ts FROM ent WHERE signup_ts IS NOT NULL
+            UNION ALL SELECT eid, greatest(signup_ts, (SELECT min(ts) FROM act)) FROM ent WHERE signup_ts IS NOT NULL
         ), g AS (
             SELECT eid, ts, lead(ts) OVER (PARTITION BY eid ORDER BY ts) AS nxt FROM a
         )
