@@ -33,12 +33,15 @@ class Windows:
 
 
 def default_windows(horizon: int, n_series: int, min_length: int, season_length: int) -> Windows:
-    """More, overlapping windows for few series (conformal intervals need residuals), fewer for many."""
+    """More, overlapping windows for few series (conformal intervals need residuals), fewer for many.
+
+    Three windows at least, so the interval level can be checked on held-out windows.
+    """
     if n_series <= 20:
         return Windows(horizon, max(1, horizon // 2), 6)
     if n_series <= 2000:
         return Windows(horizon, horizon, 4)
-    return Windows(horizon, horizon, 2)
+    return Windows(horizon, horizon, 3)
 
 
 def stat_backtest(data: pd.DataFrame, models: list, windows: Windows, counts: pd.Series, n_jobs: int) -> pd.DataFrame:

@@ -35,7 +35,7 @@ from kpiml.forecasting.conformal import (
     LEVELS,
     add_intervals,
     backtest_coverage,
-    calibrate,
+    fit_intervals,
     residual_table,
 )
 from kpiml.forecasting.features import FeatureSpec, to_matrix
@@ -156,6 +156,6 @@ def _final_forecast(fc: pd.DataFrame, chosen: pd.Series, res: pd.DataFrame, pane
     scale = seasonal_scale(panel.data, panel.freq.season_length).groupby("unique_id", sort=False)["scale"].last()
     level = panel.data.groupby("unique_id", sort=False)["y"].apply(lambda y: y.abs().mean())
     scale = scale.where(scale > 0, level.where(level > 0, 1.0))
-    q, diff = calibrate(res, h, LEVELS)
+    q, diff, _ = fit_intervals(res, h, LEVELS)
     unit = scale * diff.reindex(scale.index).fillna(float(diff.median()) if len(diff) else 1.0)
     return add_intervals(out, q, unit, LEVELS)
