@@ -65,7 +65,7 @@ def test_plan_rerenders_from_edited_spec(tmp_path: Path) -> None:
     assert run_cli(["plan", "--spec", str(spec_path)]) == 0
     plan = (out / "plan.md").read_text()
     assert "budget 777 s" in plan
-    assert "true positive is worth 56" in plan
+    assert "benefit_tp = 56" in plan and "cost_fp = 11" in plan and "`profit_per_row`" in plan
 
 
 @pytest.mark.parametrize(

@@ -52,7 +52,7 @@ def test_predict_writes_identifiers_score_and_decision(bundle: Path, tmp_path: P
     data = _write(_table(120, seed=1).drop(columns="churn"), tmp_path / "new.csv")
     summary = predict_file(bundle, data, tmp_path / f"out{suffix}")
     out = pd.read_csv(summary.out) if suffix == ".csv" else pd.read_parquet(summary.out)
-    assert list(out.columns) == ["customer_id", "score", "decision"] and len(out) == 120 == summary.rows
+    assert list(out.columns) == ["customer_id", "score", "decision", "expected_value"] and len(out) == 120 == summary.rows
     assert out["score"].between(0, 1).all() and set(out["decision"]) <= {0, 1}
     assert (out["decision"] == (out["score"] >= 0.5).astype(int)).all()
 
@@ -84,7 +84,7 @@ def test_unseen_categories_are_scored_with_a_note(bundle: Path, tmp_path: Path) 
 def test_missing_identifier_is_only_a_note(bundle: Path, tmp_path: Path) -> None:
     """Check that data without the identifier column still scores, with a note."""
     summary = predict_file(bundle, _write(_table(30, seed=5).drop(columns="customer_id"), tmp_path / "new.csv"), tmp_path / "out.csv")
-    assert list(pd.read_csv(summary.out).columns) == ["score", "decision"]
+    assert list(pd.read_csv(summary.out).columns) == ["score", "decision", "expected_value"]
     assert any("customer_id" in n for n in summary.notes)
 
 

@@ -9,6 +9,9 @@ Layout (all paths relative to the bundle folder):
     parts/*.skops       preprocessing pipelines and sklearn estimators (skops, no pickle)
     parts/*.txt|.json   LightGBM / XGBoost boosters in their native formats
     calibrator.skops    probability calibration
+    operating_point.json  the KPI operating point (kpiml.kpi.OperatingPoint) and why it was chosen
+    oof.parquet         labels, calibrated probabilities (and values) of the out-of-fold rows the
+                        point was chosen on, so `kpiml roi` can re-choose it without retraining
 
 Loading checks every hash first and refuses a bundle with a changed, missing or extra file,
 then loads skops files trusting only classes from sklearn, numpy, scipy and kpiml itself,
@@ -83,12 +86,18 @@ def _save_parts(model: Any, folder: Path) -> list[dict[str, Any]]:
     return members
 
 
-def save_bundle(model: Any, contract: dict[str, Any], metadata: dict[str, Any], path: Path) -> Path:
-    """Write the bundle atomically: a crash half-way leaves the previous bundle (or none)."""
+def save_bundle(model: Any, contract: dict[str, Any], metadata: dict[str, Any], path: Path, extra_files: dict[str, bytes] | None = None) -> Path:
+    """Write the bundle atomically: a crash half-way leaves the previous bundle (or none).
+
+    `extra_files` (name -> bytes, e.g. the operating point) are written beside the model and
+    listed in the manifest like every other file, so they are verified on loading too.
+    """
     import skops.io as sio
 
     path = Path(path)
     with atomic_dir(path) as tmp:
+        for name, data in (extra_files or {}).items():
+            (tmp / name).write_bytes(data)
         structure = {
             "problem": model.problem,
             "classes": model.classes,
@@ -181,3 +190,23 @@ def _untrusted(path: Path) -> list[str]:
     import skops.io as sio
 
     return sio.get_untrusted_types(file=path)
+
+
+OPERATING_POINT_FILE = "operating_point.json"
+OOF_FILE = "oof.parquet"
+
+
+def read_operating_point(path: Path) -> Any | None:
+    """The bundle's KPI operating point (kpiml.kpi.OperatingPoint), or None for an older bundle."""
+    from kpiml.kpi import OperatingPoint
+
+    file = Path(path) / OPERATING_POINT_FILE
+    return OperatingPoint.model_validate_json(file.read_text(encoding="utf-8")) if file.is_file() else None
+
+
+def read_oof(path: Path) -> Any | None:
+    """The out-of-fold rows the point was chosen on (columns y, p and maybe value), or None."""
+    import pandas as pd
+
+    file = Path(path) / OOF_FILE
+    return pd.read_parquet(file) if file.is_file() else None

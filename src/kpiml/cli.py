@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from kpiml.errors import KpimlError
+from kpiml.kpi_flags import KpiFlags, kpi_options
 
 app = typer.Typer(
     name="kpiml",
@@ -30,6 +31,7 @@ def _root() -> None:
 
 
 @app.command("plan")
+@kpi_options
 def plan_command(
     data: Annotated[str | None, typer.Argument(help="Table to plan for: CSV, Parquet, DuckDB/SQLite file or database URL.", show_default=False)] = None,
     target: Annotated[str | None, typer.Option("--target", "-t", help="Column holding the outcome to predict.")] = None,
@@ -38,19 +40,25 @@ def plan_command(
     table: Annotated[str | None, typer.Option(help="Table name inside a database source.")] = None,
     query: Annotated[str | None, typer.Option(help="SQL query to run on a database source instead of --table.")] = None,
     budget: Annotated[int | None, typer.Option(min=1, help="Training budget in seconds to write into the plan (default: scaled to the data).")] = None,
-    spec: Annotated[Path | None, typer.Option(help="Re-render plan.md from an edited kpiml.yaml instead of profiling data.")] = None,
+    spec: Annotated[Path | None, typer.Option(help="Re-render plan.md from an edited kpiml.yaml instead of profiling data (KPI options update it).")] = None,
+    *,
+    kpi: KpiFlags,
 ) -> None:
-    """Profile DATA and write a data-driven ML project plan (plan.md), an editable spec (kpiml.yaml) and profile.json."""
+    """Profile DATA and write a data-driven ML project plan (plan.md), an editable spec (kpiml.yaml) and profile.json.
+
+    KPI options (--benefit-tp, --template churn --clv ..., --capacity) fill the spec's kpi block;
+    the plan then states the economics and the primary metric they imply.
+    """
     from kpiml.plan_cli import rerender_plan, run_plan
 
     if spec is not None:
         if data is not None:
             raise KpimlError("Give either DATA with --target, or --spec, not both", fix="drop DATA to re-render from the spec, or drop --spec to plan from data")
-        rerender_plan(spec)
+        rerender_plan(spec, kpi)
         return
     if data is None or target is None:
         raise KpimlError("`kpiml plan` needs DATA and --target (or --spec FILE)", expected="kpiml plan DATA --target COL [--positive LABEL] [--out DIR]", fix="for example: kpiml plan customers.csv --target churn --positive Yes --out churn-project")
-    run_plan(data, target=target, positive=positive, out=out, table=table, query=query, budget=budget)
+    run_plan(data, target=target, positive=positive, out=out, table=table, query=query, budget=budget, kpi=kpi)
 
 
 def _register_optional_commands() -> None:
@@ -59,6 +67,7 @@ def _register_optional_commands() -> None:
 
     for module, names in (
         ("kpiml.train_cli", ("train_command:train", "predict_command:predict")),
+        ("kpiml.roi_cli", ("roi_command:roi",)),
         ("kpiml.forecast_cli", ("forecast_command:forecast", "anomalies_command:anomalies")),
         ("kpiml.snapshots_cli", ("snapshots_command:snapshots",)),
         ("kpiml.serve_cli", ("serve_command:serve",)),

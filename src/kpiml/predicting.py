@@ -1,5 +1,11 @@
 """Batch scoring: check new data against the model's input contract, score it in chunks.
 
+Each row gets its `score`, the `decision` of the bundle's KPI operating point and the
+`expected_value` of acting on it (in currency; empty without economics). A capacity is a
+limit on the whole file, not on each chunk: when the point has one, scoring takes two
+passes (scores to a temporary file, then the global top rows by the ranking score are
+acted on while the output is written), so a file never gets more actions than allowed.
+
 The contract is written at training time from the data the model learnt on: each feature's
 kind, whether it had missing values, its categories and its range. At scoring time a
 missing feature is an error (all of them listed), an extra column is ignored with a note,
@@ -56,6 +62,7 @@ def build_contract(frame: pd.DataFrame, spec: Spec) -> dict[str, Any]:
         "features": [_feature_entry(n, k, frame[n]) for n, k in kinds.items()],
         "identifiers": [c.name for c in spec.columns if c.use == "identifier"],
         "other_columns": [c.name for c in spec.columns if c.use in ("time", "group", "exclude")],
+        "value_column": spec.kpi.economics.value_column if spec.target.problem == "binary" else None,
     }
 
 
@@ -157,6 +164,7 @@ class _Writer:
     def close(self) -> None:
         if self._parquet is not None:
             self._parquet.close()
+            self._parquet = None
 
 
 def output_kind(out: Path) -> str:
@@ -168,13 +176,99 @@ def output_kind(out: Path) -> str:
     raise KpimlError(f"Cannot tell the output format of '{out}'", expected="a file name ending in .csv or .parquet", got=suffix or "no suffix", fix="name the output e.g. scores.csv or scores.parquet")
 
 
-def score_frame(model: Any, frame: pd.DataFrame, identifiers: list[str]) -> pd.DataFrame:
-    """Identifier columns present in `frame`, then `score` and `decision`."""
+@dataclass(frozen=True)
+class DecisionRule:
+    """How a bundle turns predictions into decisions and expected values.
+
+    `point` is the binary KPI operating point (None for older bundles, which fall back to the
+    model's threshold); `regression` holds a regression KPI's cost of acting and capacity.
+    `economics` is False when the point only encodes the default p >= 0.5 rule, whose
+    "expected value" is not money and is therefore left empty.
+    """
+
+    problem: str
+    point: Any = None  # kpiml.kpi.OperatingPoint
+    economics: bool = False
+    regression: dict[str, Any] | None = None
+
+    @property
+    def value_column(self) -> str | None:
+        return None if self.point is None else self.point.kpi.economics.value_column
+
+    @property
+    def whole_file(self) -> bool:
+        """Whether a capacity must hold over all rows of the file (two passes)."""
+        if self.point is not None:
+            return self.point.threshold is not None and (self.point.max_share is not None or self.point.max_count is not None)
+        return bool(self.regression and self.regression.get("cost") is not None and self.regression.get("capacity"))
+
+    def values(self, frame: pd.DataFrame, offset: int = 0) -> np.ndarray | None:
+        """The value column of `frame` as amounts; a missing or unreadable value is refused."""
+        name = self.value_column
+        if name is None:
+            return None
+        if name not in frame.columns:
+            raise KpimlError(f"The data lacks the value column '{name}' that the model's decisions are valued with",
+                             expected=f"a column '{name}' with each row's value", fix=f"add '{name}' to the data to score")
+        values = np.asarray(coerce_column(frame[name], "numeric"), dtype="float64")
+        bad = np.flatnonzero(~np.isfinite(values))
+        if len(bad):
+            raise KpimlError(f"Value column '{name}' has missing or unreadable values at data row(s) {_rows_text(bad, offset, frame[name])}",
+                             expected="an amount on every row", fix="fill those values (each row's decision depends on it)")
+        return values
+
+    def decide(self, model: Any, pred: np.ndarray, values: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """Decisions and expected values of rows scored together (a capacity holds over them)."""
+        nan = np.full(len(pred), np.nan)
+        if self.problem == "regression":
+            return self._regression(np.asarray(pred, dtype="float64"), nan)
+        if self.point is None or self.problem != "binary":
+            return model.decisions_from(pred), nan
+        from kpiml.kpi import apply_operating_point
+
+        decision, ev = apply_operating_point(self.point, pred[:, 1], values, per_batch=True)
+        return decision, (ev if self.economics else nan)
+
+    def _regression(self, pred: np.ndarray, nan: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        from kpiml.kpi import max_rows, regression_decisions
+        from kpiml.spec import Capacity
+
+        rule = self.regression or {}
+        if rule.get("cost") is None:
+            return nan, nan
+        limit = max_rows(Capacity(**rule.get("capacity", {})), len(pred), rule.get("contact"))
+        return regression_decisions(pred, float(rule["cost"]), limit)
+
+
+def decision_rule(bundle: Any) -> DecisionRule:
+    """The decision rule stored in a loaded bundle (kpiml.artifact.Bundle)."""
+    from kpiml.artifact import read_operating_point
+
+    stored = bundle.metadata.get("operating_point") or {}
+    problem = bundle.model.problem
+    if problem == "regression":
+        return DecisionRule(problem, economics=bool(stored.get("economics")), regression=stored if stored.get("kind") == "regression" else None)
+    point = read_operating_point(bundle.path) if problem == "binary" else None
+    return DecisionRule(problem, point=point, economics=bool(stored.get("economics")) and point is not None)
+
+
+def score_frame(model: Any, frame: pd.DataFrame, identifiers: list[str], rule: DecisionRule | None = None, offset: int = 0) -> pd.DataFrame:
+    """Identifier columns present in `frame`, then `score`, `decision` and `expected_value`.
+
+    The decisions treat `frame` as one batch: a capacity holds over its rows.
+    """
+    return _score(model, frame, identifiers, rule or DecisionRule(model.problem), offset)[0]
+
+
+def _score(model: Any, frame: pd.DataFrame, identifiers: list[str], rule: DecisionRule, offset: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """The scored frame and, for a decision over the whole file, each row's (score, value)."""
     pred = model.predict_matrix(frame)
+    values = rule.values(frame, offset)
     out = frame[[c for c in identifiers if c in frame.columns]].reset_index(drop=True).copy()
     out["score"] = model.scores_from(pred)
-    out["decision"] = model.decisions_from(pred)
-    return out
+    out["decision"], out["expected_value"] = rule.decide(model, pred, values)
+    score = pred[:, 1] if pred.ndim == 2 and pred.shape[1] == 2 else out["score"].to_numpy()
+    return out, np.column_stack([score, values if values is not None else np.full(len(score), np.nan)])
 
 
 def _chunks(data: str | Path, table: str | None, query: str | None, chunk_rows: int) -> Iterator[pd.DataFrame]:
@@ -185,26 +279,94 @@ def _chunks(data: str | Path, table: str | None, query: str | None, chunk_rows: 
         yield clean_frame(raw)[0]
 
 
+@dataclass
+class _Pass:
+    """What one pass over the chunks collected: rows, identifier columns seen, notes."""
+
+    rows: int = 0
+    seen: set[str] = field(default_factory=set)
+    notes: CheckNotes = field(default_factory=CheckNotes)
+    acted: int = 0
+
+
+def _score_chunks(bundle: Any, rule: DecisionRule, chunks: Iterator[pd.DataFrame], write: Any, state: _Pass, keep: list[np.ndarray] | None = None) -> None:
+    """Check and score each chunk and hand it to `write`; `keep` collects (pred, values) for a second pass."""
+    ids = bundle.contract.get("identifiers", [])
+    for chunk in chunks:
+        check_frame(chunk, bundle.contract, state.rows, state.notes)
+        scored, inputs = _score(bundle.model, chunk, ids, rule, state.rows)
+        if keep is not None:
+            keep.append(inputs)
+        write(scored)
+        state.rows += len(chunk)
+        state.seen &= set(map(str, chunk.columns))
+        state.acted += int(np.nansum(pd.to_numeric(scored["decision"], errors="coerce"))) if rule.problem != "multiclass" else 0
+
+
+def _decide_whole_file(bundle: Any, rule: DecisionRule, kept: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Decisions over all rows at once, so the capacity holds over the file, not each chunk."""
+    both = np.concatenate(kept) if kept else np.empty((0, 2))
+    score, values = both[:, 0], (both[:, 1] if rule.value_column else None)
+    pred = np.column_stack([1 - score, score]) if rule.problem == "binary" else score
+    return rule.decide(bundle.model, pred, values)
+
+
+def _rewrite(scratch: Path, writer: _Writer, decision: np.ndarray, ev: np.ndarray) -> None:
+    """Second pass: read the scored rows back in batches and write them with the global decisions."""
+    import pyarrow.parquet as pq
+
+    start = 0
+    for batch in pq.ParquetFile(scratch).iter_batches(batch_size=100_000):
+        frame = batch.to_pandas()
+        stop = start + len(frame)
+        frame["decision"], frame["expected_value"] = decision[start:stop], ev[start:stop]
+        writer.write(frame)
+        start = stop
+
+
 def predict_file(model_dir: Path, data: str | Path, out: Path, *, table: str | None = None, query: str | None = None, chunk_rows: int = 100_000) -> PredictSummary:
-    """Score `data` chunk by chunk into `out` (written atomically: all rows or no file)."""
+    """Score `data` chunk by chunk into `out` (written atomically: all rows or no file).
+
+    With a capacity the scored rows go to a scratch Parquet file first; the decisions are then
+    taken over all rows together and written in a second pass (see the module docstring).
+    """
     from kpiml.artifact import load_bundle
     from kpiml.atomic import atomic_path
 
     start = time.monotonic()
     kind = output_kind(Path(out))
     bundle = load_bundle(Path(model_dir))
+    rule = decision_rule(bundle)
     ids = bundle.contract.get("identifiers", [])
-    notes, rows, seen = CheckNotes(), 0, set(ids)
+    state = _Pass(seen=set(ids))
     with atomic_path(Path(out)) as tmp:
         writer = _Writer(tmp, kind)
         try:
-            for chunk in _chunks(data, table, query, chunk_rows):
-                check_frame(chunk, bundle.contract, rows, notes)
-                writer.write(score_frame(bundle.model, chunk, ids))
-                rows += len(chunk)
-                seen &= set(map(str, chunk.columns))
+            if rule.whole_file:
+                _two_passes(bundle, rule, _chunks(data, table, query, chunk_rows), writer, state, tmp)
+            else:
+                _score_chunks(bundle, rule, _chunks(data, table, query, chunk_rows), writer.write, state)
         finally:
             writer.close()
-    missing_ids = [c for c in ids if c not in seen]
-    lines = notes.lines() + ([f"Identifier column(s) {', '.join(missing_ids)} not in the data: output rows follow input order"] if missing_ids else [])
-    return PredictSummary(rows, Path(out), time.monotonic() - start, lines)
+    missing_ids = [c for c in ids if c not in state.seen]
+    lines = state.notes.lines() + ([f"Identifier column(s) {', '.join(missing_ids)} not in the data: output rows follow input order"] if missing_ids else [])
+    if rule.whole_file and rule.point is not None:
+        lines.append(f"Capacity applied over all {state.rows:,} rows: {state.acted:,} acted on ({state.acted / max(state.rows, 1):.1%})")
+    return PredictSummary(rows=state.rows, out=Path(out), seconds=time.monotonic() - start, notes=lines)
+
+
+def _two_passes(bundle: Any, rule: DecisionRule, chunks: Iterator[pd.DataFrame], writer: _Writer, state: _Pass, tmp: Path) -> None:
+    """Pass one scores every chunk into a scratch file; pass two writes the global decisions."""
+    scratch = tmp.with_name(tmp.name + ".scratch.parquet")
+    kept: list[np.ndarray] = []
+    first = _Writer(scratch, "parquet")
+    try:
+        _score_chunks(bundle, rule, chunks, first.write, state, kept)
+        first.close()
+        decision, ev = _decide_whole_file(bundle, rule, kept)
+        state.acted = int(np.nansum(decision))
+        if state.rows:
+            _rewrite(scratch, writer, decision, ev)
+    finally:
+        first.close()
+        scratch.unlink(missing_ok=True)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from kpiml.errors import KpimlError
+from kpiml.kpi_flags import KpiFlags, kpi_options
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -28,8 +29,20 @@ def _console() -> Any:
     return Console(highlight=False)
 
 
-def _load_inputs(data: str | None, target: str | None, positive: str | None, spec_path: Path | None, table: str | None, query: str | None, budget: int | None) -> tuple[Spec, pd.DataFrame, bool]:
-    """The spec and cleaned frame to train on, and whether the spec was derived just now."""
+def _load_inputs(data: str | None, target: str | None, positive: str | None, spec_path: Path | None, table: str | None, query: str | None, budget: int | None, kpi: KpiFlags | None = None) -> tuple[Spec, pd.DataFrame, bool]:
+    """The spec (KPI options applied and checked) and cleaned frame to train on, and whether
+    the spec was derived just now; a bad KPI is an error here, before any training."""
+    from kpiml.kpi_flags import spec_with_flags
+    from kpiml.training._kpi import economics_given, kpi_values
+
+    spec, frame, derived = _read_inputs(data, target, positive, spec_path, table, query, budget)
+    spec = spec_with_flags(spec, kpi or KpiFlags())
+    if spec.target.problem == "binary" and economics_given(spec):
+        kpi_values(spec, frame)  # missing or non-numeric values of the value column fail now
+    return spec, frame, derived
+
+
+def _read_inputs(data: str | None, target: str | None, positive: str | None, spec_path: Path | None, table: str | None, query: str | None, budget: int | None) -> tuple[Spec, pd.DataFrame, bool]:
     if spec_path is not None:
         if data is not None or target is not None:
             raise KpimlError("Give either DATA with --target, or --spec, not both", fix="drop DATA/--target to train from the spec, or drop --spec to plan from data")
@@ -94,9 +107,26 @@ def _metadata(spec: Spec, frame: pd.DataFrame, result: TrainResult) -> dict[str,
         "libraries": library_versions(),
         "training_data": {"fingerprint": digest, "rows": len(frame), "columns": len(frame.columns), "source": spec.data.source},
         "metrics": result.metrics,
-        "operating_point": {"threshold": result.model.threshold, "source": "default 0.5 until the KPI value model chooses one"},
+        "operating_point": result.kpi.summary() if result.kpi is not None else {"threshold": result.model.threshold, "source": "multiclass: the most probable class"},
         "decisions": result.decisions,
     }
+
+
+def _kpi_files(result: TrainResult) -> dict[str, bytes]:
+    """operating_point.json and oof.parquet (the OOF rows `kpiml roi` re-chooses the point on)."""
+    import io
+
+    from kpiml.artifact import OOF_FILE, OPERATING_POINT_FILE
+
+    kpi = result.kpi
+    if kpi is None or kpi.point is None:
+        return {}
+    files = {OPERATING_POINT_FILE: kpi.point.model_dump_json(indent=2).encode("utf-8")}
+    if kpi.oof is not None:
+        buffer = io.BytesIO()
+        kpi.oof.to_parquet(buffer, index=False)
+        files[OOF_FILE] = buffer.getvalue()
+    return files
 
 
 def write_outputs(spec: Spec, frame: pd.DataFrame, result: TrainResult, out: Path) -> dict[str, Path]:
@@ -105,12 +135,34 @@ def write_outputs(spec: Spec, frame: pd.DataFrame, result: TrainResult, out: Pat
     from kpiml.atomic import atomic_path, write_text_atomic
     from kpiml.predicting import build_contract
 
-    bundle = save_bundle(result.model, build_contract(frame, spec), _metadata(spec, frame, result), out / "model")
+    bundle = save_bundle(result.model, build_contract(frame, spec), _metadata(spec, frame, result), out / "model", _kpi_files(result))
     with atomic_path(out / "leaderboard.csv") as tmp:
         result.leaderboard.to_csv(tmp, index=False)
     payload = {**result.metrics, "decisions": result.decisions}
     write_text_atomic(out / "metrics.json", json.dumps(payload, indent=2, default=str))
     return {"bundle": bundle, "leaderboard": out / "leaderboard.csv", "metrics": out / "metrics.json"}
+
+
+def _with_ci(figures: dict[str, Any], name: str) -> str:
+    value = figures.get(name, float("nan"))
+    low, high = figures.get(f"{name}_low"), figures.get(f"{name}_high")
+    return f"{value:.4f}" + (f" [95 % CI {low:.4f} to {high:.4f}]" if low is not None and high is not None else "")
+
+
+def _kpi_lines(result: TrainResult) -> list[str]:
+    """The operating point and the hold-out KPI figures, in a few lines."""
+    kpi = result.kpi
+    if kpi is None or kpi.point is None:
+        rule = (kpi.regression_rule or {}) if kpi is not None else {}
+        return [f"Decisions: {rule['reason']}"] if rule.get("reason") else []
+    point, hold = kpi.point, result.metrics["holdout"]
+    bar = "no row" if point.threshold is None else f"{'p' if point.ranking == 'probability' else 'expected value'} >= {point.threshold:.4g}"
+    lines = [f"Operating point ({point.kind}): act on {bar}; {point.oof_share:.1%} of {point.oof_rows:,} out-of-fold rows"]
+    if kpi.economics and "profit_per_row" in hold:
+        lines.append(f"Hold-out at the point: profit per row {_with_ci(hold, 'profit_per_row')}, acting on {hold.get('share_acted', float('nan')):.1%}; "
+                     f"best threshold {hold.get('max_profit_per_row', float('nan')):.4f}, regret {hold.get('regret_per_row', float('nan')):.4f}"
+                     + (f"; EMP per customer {_with_ci(hold, 'emp_per_customer')}" if "emp_per_customer" in hold else ""))
+    return lines
 
 
 def _print_summary(result: TrainResult, paths: dict[str, Path], tracked: dict[str, str] | None, uri: str | None, seconds: float) -> None:
@@ -121,12 +173,26 @@ def _print_summary(result: TrainResult, paths: dict[str, Path], tracked: dict[st
     metric = m["primary_metric"]
     console.print(result.leaderboard[["candidate", "cv_mean", "cv_std", "trials", "fit_time_s", "blend_weight"]].to_string(index=False))
     console.print(f"Model: {', '.join(f'{k} {w:.2f}' for k, w in m['model']['members'].items())}; calibration {m['model']['calibration']}")
-    console.print(f"CV {metric} {m['cv'].get(metric, float('nan')):.4f}   hold-out {metric} {m['holdout'].get(metric, float('nan')):.4f}   ({seconds:.0f} s)")
+    console.print(f"CV {metric} {m['cv'].get(metric, float('nan')):.4f}   hold-out {metric} {_with_ci(m['holdout'], metric)}   ({seconds:.0f} s)")
+    for line in _kpi_lines(result):
+        console.print(line)
     console.print(f"Bundle: [bold]{paths['bundle']}[/bold]  leaderboard: {paths['leaderboard']}  metrics: {paths['metrics']}")
     if tracked and uri:
         console.print(f"MLflow run {tracked['run_id']} registered as {tracked['model_uri']}; open the UI with: {ui_command(uri)}")
 
 
+def _kpi_params(result: TrainResult) -> dict[str, Any]:
+    """The KPI metric and operating point as MLflow parameters (the figures go in as metrics)."""
+    kpi = result.kpi
+    if kpi is None or kpi.point is None:
+        return {}
+    p = kpi.point
+    return {"kpi_metric": result.metrics["primary_metric"], "kpi_economics": kpi.economics, "operating_point.kind": p.kind,
+            "operating_point.ranking": p.ranking, "operating_point.threshold": p.threshold,
+            "operating_point.capacity_threshold": p.capacity_threshold, "operating_point.oof_rows": p.oof_rows, "payoff": p.payoff}
+
+
+@kpi_options
 def train_command(
     data: Annotated[str | None, typer.Argument(help="Table to train on: CSV, Parquet, DuckDB/SQLite file or database URL.", show_default=False)] = None,
     target: Annotated[str | None, typer.Option("--target", "-t", help="Column holding the outcome to predict.")] = None,
@@ -137,8 +203,14 @@ def train_command(
     table: Annotated[str | None, typer.Option(help="Table name inside a database source.")] = None,
     query: Annotated[str | None, typer.Option(help="SQL query to run on a database source instead of --table.")] = None,
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI (default: SQLite file in the project folder; 'none' turns tracking off).")] = None,
+    *,
+    kpi: KpiFlags,
 ) -> None:
-    """Train, validate and calibrate a model under a time budget; save the bundle, leaderboard and metrics."""
+    """Train, validate and calibrate a model under a time budget; save the bundle, leaderboard and metrics.
+
+    With KPI economics (--benefit-tp/--cost-fp, a template, --capacity) the search maximises the
+    KPI on out-of-fold predictions and the bundle stores the operating point chosen for it.
+    """
     from kpiml.atomic import write_text_atomic
     from kpiml.spec import spec_to_yaml
     from kpiml.tracking import DISABLED, Tracker, default_tracking_uri
@@ -149,7 +221,7 @@ def train_command(
     folder.mkdir(parents=True, exist_ok=True)
     tracker = Tracker(uri, folder) if uri else None
     try:
-        the_spec, frame, derived = _load_inputs(data, target, positive, spec, table, query, budget)
+        the_spec, frame, derived = _load_inputs(data, target, positive, spec, table, query, budget, kpi)
         seconds = float(budget or the_spec.models.search.budget_seconds)
         result = _train_with_progress(the_spec, frame, seconds, started)
         if derived:
@@ -163,6 +235,7 @@ def train_command(
     if tracker is not None:
         params = {"budget_seconds": seconds, "problem": the_spec.target.problem, "target": the_spec.target.column, "split": the_spec.split.strategy, "folds": the_spec.split.folds, "members": json.dumps(result.metrics["model"]["members"]), "calibration": result.metrics["model"]["calibration"]}
         params.update({f"{m.name}.{k}": v for m in result.model.members for k, v in m.params.items()})
+        params.update(_kpi_params(result))
         tracked = tracker.log_run(the_spec.project.name, params, result.metrics, [paths["leaderboard"], paths["metrics"]], paths["bundle"])
     _print_summary(result, paths, tracked, uri, time.monotonic() - started)
 

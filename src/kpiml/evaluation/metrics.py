@@ -16,22 +16,35 @@ import numpy as np
 from kpiml.errors import KpimlError
 
 MetricFunc = Callable[[np.ndarray, np.ndarray], float]
+RowMetricFunc = Callable[[np.ndarray, np.ndarray, np.ndarray], float]
 
 
 @dataclass(frozen=True)
 class Scorer:
-    """A named metric with its direction; `objective` is always 'higher is better'."""
+    """A named metric with its direction; `objective` is always 'higher is better'.
+
+    A metric that needs more of each row than its label (a profit with per-row values such as
+    the customer lifetime value) sets `row_func(y, pred, rows)` instead of `func`: callers
+    then pass `rows`, the positions of the scored rows among the rows the scorer was built for
+    (the training part), so the metric can line its own per-row data up with them.
+    """
 
     name: str
     greater_is_better: bool
-    func: MetricFunc
+    func: MetricFunc | None
     problems: tuple[str, ...]
+    row_func: RowMetricFunc | None = None
 
-    def score(self, y: np.ndarray, pred: np.ndarray) -> float:
+    def score(self, y: np.ndarray, pred: np.ndarray, rows: np.ndarray | None = None) -> float:
+        if self.row_func is not None:
+            if rows is None:
+                raise ValueError(f"scorer {self.name} needs the positions of the scored rows")
+            return float(self.row_func(np.asarray(y), np.asarray(pred), np.asarray(rows)))
+        assert self.func is not None
         return float(self.func(np.asarray(y), np.asarray(pred)))
 
-    def objective(self, y: np.ndarray, pred: np.ndarray) -> float:
-        value = self.score(y, pred)
+    def objective(self, y: np.ndarray, pred: np.ndarray, rows: np.ndarray | None = None) -> float:
+        value = self.score(y, pred, rows)
         return value if self.greater_is_better else -value
 
 

@@ -177,6 +177,61 @@ def search_block(rows: int, features: int, profile: Profile) -> SearchBlock:
                               + ("Probabilities are calibrated (sigmoid or isotonic, whichever has the lower out-of-fold Brier score) because decisions turn them into money." if calib == "auto" else ""))
 
 
+def kpi_metrics(metrics: MetricsBlock, kpi: KpiBlock, problem: str) -> MetricsBlock:
+    """The metrics block once the KPI has economics: the metric they imply becomes primary.
+
+    AUC and log-loss stay as secondary metrics: they break ties in selection and tell whether
+    a profit gain came from a better ranking or only a better threshold.
+    """
+    from kpiml.kpi import has_economics, implied_metric
+
+    if problem != "binary" or not has_economics(kpi):
+        return metrics
+    name, reason = implied_metric(kpi)
+    secondary = [m for m in ["roc_auc", "log_loss", *metrics.secondary] if m not in (name, "expected_profit")]
+    return MetricsBlock(primary=name, secondary=list(dict.fromkeys(secondary)), reason=reason)
+
+
+def with_kpi(spec: Spec, kpi: KpiBlock) -> Spec:
+    """The spec with a new KPI block (from flags or an edit), its primary metric and reasons updated."""
+    from kpiml.kpi.economics import capacity_text
+
+    view = economics_view(spec.model_copy(update={"kpi": kpi}))
+    if view is not None:
+        cap = kpi.capacity
+        limit = f"; capacity: {capacity_text(cap, kpi.economics.contact)}" if cap.share or cap.count or cap.budget else ""
+        how = f"the {kpi.template} template" if kpi.template in ("churn", "conversion", "credit") else "the payoff given"
+        kpi = kpi.model_copy(update={"reason": f"The KPI '{kpi.name}' is valued with {how}. Economics: {view['derivation']}{limit}."})
+    metrics = kpi_metrics(spec.metrics, kpi, spec.target.problem)
+    kpi = kpi.model_copy(update={"primary_metric": metrics.primary})
+    risks = [r for r in spec.risks if not (view is not None and r.title == "No economics given")]
+    return spec.model_copy(update={"kpi": kpi, "metrics": metrics, "risks": risks})
+
+
+def economics_view(spec: Spec) -> dict[str, str] | None:
+    """The KPI's economics in words for plan.md: the payoff derivation, ranking and capacity."""
+    import numpy as np
+
+    from kpiml.kpi import has_economics, payoff_from_kpi
+    from kpiml.kpi.economics import capacity_text
+
+    kpi = spec.kpi
+    cap = kpi.capacity
+    capacity = capacity_text(cap, kpi.economics.contact) if cap.share or cap.count or cap.budget else ""
+    if spec.target.problem == "regression":
+        cost = kpi.economics.cost_fp or kpi.economics.contact
+        if not cost:
+            return None
+        return {"derivation": f"act on a row when its predicted {spec.target.column} exceeds the cost of acting ({cost:g}), highest first",
+                "ranking": "predicted value", "capacity": capacity}
+    if spec.target.problem != "binary" or not has_economics(kpi):
+        return None
+    per_row = kpi.economics.value_column
+    payoff = payoff_from_kpi(kpi, np.ones(1) if per_row else None)
+    ranking = "p (with one payoff for every row, ranking by p is ranking by expected value)" if payoff.is_scalar else "expected net value p·benefit − (1 − p)·cost (each row has its own value)"
+    return {"derivation": payoff.derivation, "ranking": ranking, "capacity": capacity}
+
+
 def metrics_block(profile: Profile) -> MetricsBlock:
     t = profile.target
     if t.problem == "binary":

@@ -5,7 +5,7 @@ from __future__ import annotations
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from kpiml.data.profile import Profile
-from kpiml.planning.decide import size_tier
+from kpiml.planning.decide import economics_view, size_tier
 from kpiml.planning.requirements import check_needs
 from kpiml.spec import Spec
 
@@ -25,4 +25,5 @@ def render_plan(spec: Spec, profile: Profile | None) -> str:
     return template_env().get_template("plan.md.j2").render(
         spec=spec, profile=profile, profiles=profiles, labelled=labelled, tier=size_tier(labelled), needs=needs,
         features=spec.feature_columns(), excluded=[c for c in spec.columns if c.use == "exclude"],
+        economics=economics_view(spec),
     )

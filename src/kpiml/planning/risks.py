@@ -30,6 +30,8 @@ def _data_risks(profile: Profile, rows: int) -> list[Risk]:
 
 
 def assess_risks(profile: Profile, spec: Spec) -> list[Risk]:
+    from kpiml.kpi import has_economics
+
     rows = sum(profile.target.counts.values()) if profile.target.counts else profile.rows - profile.target.missing_dropped
     out = _data_risks(profile, rows)
     missing = [s for s in check_needs(spec.kpi.template, [c.name for c in spec.columns]) if not s.present]
@@ -38,6 +40,6 @@ def assess_risks(profile: Profile, spec: Spec) -> list[Risk]:
         out.append(Risk(severity="medium" if len(missing) >= 2 else "low", title="Data this KPI usually needs is absent", detail=f"No column looks like: {names}."))
     if spec.split.strategy == "time":
         out.append(Risk(severity="medium", title="Behaviour changes over time", detail=f"Rows span a period ('{spec.split.time_column}'): expect drift after deployment; monitoring compares each batch with the training reference."))
-    if spec.kpi.economics.benefit_tp == 0 and spec.kpi.economics.cost_fp == 0 and spec.target.problem == "binary":
+    if spec.target.problem == "binary" and not has_economics(spec.kpi):
         out.append(Risk(severity="low", title="No economics given", detail="Without the value of a saved customer and the cost of contacting one, kpiml ranks models by AUC and cannot size the campaign; fill kpi.economics."))
     return sorted(out, key=lambda r: _ORDER[r.severity])

@@ -45,15 +45,15 @@ def _covered(preds: dict[str, np.ndarray]) -> np.ndarray:
 def select_blend(preds: dict[str, np.ndarray], y: np.ndarray, scorer: Scorer, rounds: int = 30, min_gain: float = 1e-4) -> Blend:
     """Greedy selection with replacement; falls back to the single best member."""
     mask = _covered(preds)
-    y_c = y[mask]
+    y_c, rows = y[mask], np.flatnonzero(mask)
     p_c = {k: v[mask] for k, v in preds.items()}
-    singles = {k: scorer.objective(y_c, v) for k, v in p_c.items()}
+    singles = {k: scorer.objective(y_c, v, rows) for k, v in p_c.items()}
     best_name = max(singles, key=lambda k: singles[k])
     counts = {best_name: 1}
     best_counts, best_score = dict(counts), singles[best_name]
     current = p_c[best_name].copy()
     for n in range(2, rounds + 1):
-        trials = {k: scorer.objective(y_c, (current * (n - 1) + v) / n) for k, v in p_c.items()}
+        trials = {k: scorer.objective(y_c, (current * (n - 1) + v) / n, rows) for k, v in p_c.items()}
         pick = max(trials, key=lambda k: trials[k])
         current = (current * (n - 1) + p_c[pick]) / n
         counts[pick] = counts.get(pick, 0) + 1
@@ -63,4 +63,4 @@ def select_blend(preds: dict[str, np.ndarray], y: np.ndarray, scorer: Scorer, ro
         best_counts = {best_name: 1}
     total = sum(best_counts.values())
     weights = {k: v / total for k, v in best_counts.items()}
-    return Blend(weights, scorer.objective(y_c, combine(p_c, weights)), best_name, singles[best_name])
+    return Blend(weights, scorer.objective(y_c, combine(p_c, weights), rows), best_name, singles[best_name])

@@ -131,7 +131,7 @@ def evaluate(setup: SearchSetup, state: CandidateState, trial: Any, params: dict
         fitted = state.model.fit(params, fold.X_train[rows], y_fold[rows], setup.task, weights=weights)
         pred = fitted.predict(fold.X_valid)
         oof[fold.valid] = pred
-        scores.append(setup.scorer.objective(y[fold.valid], pred))
+        scores.append(setup.scorer.objective(y[fold.valid], pred, fold.valid))
         models.append(fitted)
         _update_fold_time(state, time.monotonic() - fold_start)
         if trial is not None:
@@ -139,7 +139,7 @@ def evaluate(setup: SearchSetup, state: CandidateState, trial: Any, params: dict
             if i < len(prepared) - 1 and trial.should_prune():
                 raise optuna.TrialPruned
     covered = ~np.isnan(oof if oof.ndim == 1 else oof[:, 0])
-    score = setup.scorer.objective(y[covered], oof[covered])
+    score = setup.scorer.objective(y[covered], oof[covered], np.flatnonzero(covered))
     return TrialResult(state.model.name, trial.number if trial is not None else -1, {**params, "imbalance": imbalance}, key, oof, scores, score, time.monotonic() - start, models, [m.rounds for m in models])
 
 

@@ -24,6 +24,17 @@ from kpiml.training._blend import Blend, combine, select_blend
 from kpiml.training._calibration import ProbabilityCalibrator, choose_calibration
 from kpiml.training._candidates import REGISTRY, Task, candidates_for
 from kpiml.training._folds import FoldCache
+from kpiml.training._kpi import (
+    KpiOutcome,
+    binary_holdout,
+    binary_outcome,
+    cv_figure,
+    economics_given,
+    kpi_scorer,
+    kpi_values,
+    regression_holdout,
+    regression_outcome,
+)
 from kpiml.training._model import KpimlModel, Member, ModelPart
 from kpiml.training._search import (
     CandidateState,
@@ -40,6 +51,7 @@ from kpiml.training._search import (
 from kpiml.training._splits import SplitPlan, plan_splits
 
 MAX_MEMBERS = 5
+KPI_METRICS = ("emp_per_customer", "profit_per_row")
 Listener = Callable[[str, float, float | None], None]  # (message, elapsed seconds, best score)
 
 
@@ -49,6 +61,7 @@ class TrainResult:
     leaderboard: pd.DataFrame
     metrics: dict[str, Any]
     decisions: list[str] = field(default_factory=list)
+    kpi: KpiOutcome | None = None  # operating point, OOF rows it was chosen on, KPI figures
 
 
 def encode_target(frame: pd.DataFrame, spec: Spec) -> tuple[np.ndarray, list[str]]:
@@ -151,7 +164,7 @@ def _blend_row(ctx: _Context, blend: Blend, oof: np.ndarray, board: pd.DataFrame
     """The blend as a leaderboard row: its per-fold scores come from the blended OOF predictions."""
     y = ctx.y[ctx.splits.train]
     sign = 1 if ctx.scorer.greater_is_better else -1
-    folds = [ctx.scorer.objective(y[v], oof[v]) for _, v in ctx.splits.folds]
+    folds = [ctx.scorer.objective(y[v], oof[v], v) for _, v in ctx.splits.folds]
     members = board[board["candidate"].isin(list(blend.weights))]
     row = {
         "candidate": "blend", "metric": ctx.scorer.name,
@@ -221,6 +234,7 @@ class _Context:
     budget: float
     notes: list[str]
     listener: Listener | None
+    values: np.ndarray | None = None  # the KPI's value column, one per row of `frame`
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
@@ -238,10 +252,23 @@ def _prepare(spec: Spec, frame: pd.DataFrame, budget: float, started: float, lis
         raise KpimlError(f"Target '{spec.target.column}' has a single class", fix="check the data or the target column")
     splits = plan_splits(frame, y, spec.split, problem)
     task = Task(problem, max(len(classes), 1), len(splits.train), seed=spec.split.seed, n_jobs=2)
-    scorer = scorer or get_scorer(spec.metrics.primary or DEFAULT_PRIMARY[problem], problem)
+    values = kpi_values(spec, frame) if problem == "binary" and economics_given(spec) else None
+    scorer = scorer or _selection_scorer(spec, values, splits.train)
     train_frame = frame.iloc[splits.train].reset_index(drop=True)
     cache = FoldCache(spec.columns, train_frame, y[splits.train], splits.folds, problem, seed=spec.split.seed)
-    return _Context(spec, frame, y, classes, splits, task, scorer, cache, started, budget, list(splits.notes), listener)
+    return _Context(spec, frame, y, classes, splits, task, scorer, cache, started, budget, list(splits.notes), listener, values)
+
+
+def _selection_scorer(spec: Spec, values: np.ndarray | None, train: np.ndarray) -> Scorer:
+    """The KPI on OOF predictions when a binary KPI has economics, else the spec's primary metric."""
+    problem = spec.target.problem
+    if problem == "binary" and economics_given(spec):
+        return kpi_scorer(spec, None if values is None else values[train], len(train))
+    primary = spec.metrics.primary or DEFAULT_PRIMARY[problem]
+    if primary in KPI_METRICS:
+        raise KpimlError(f"metrics.primary is '{primary}', a KPI metric, but kpi.economics does not value decisions",
+                         fix="fill kpi.economics (or pass --benefit-tp/--cost-fp or a template), or set metrics.primary to roc_auc")
+    return get_scorer(primary, problem)
 
 
 def _run_search(ctx: _Context) -> tuple[list[CandidateState], list[str]]:
@@ -290,10 +317,34 @@ def _blend_and_calibrate(ctx: _Context, members: dict[str, TrialResult]) -> tupl
     return blend, calibrator, oof, notes
 
 
-def _score_holdout(ctx: _Context, model: KpimlModel) -> dict[str, float]:
+def _score_holdout(ctx: _Context, model: KpimlModel) -> tuple[dict[str, float], np.ndarray]:
     rows = ctx.splits.holdout
     pred = model.predict_matrix(ctx.frame.iloc[rows])
-    return evaluate(ctx.task.problem, ctx.y[rows], pred, _metric_names(ctx))
+    return evaluate(ctx.task.problem, ctx.y[rows], pred, _metric_names(ctx)), pred
+
+
+def _kpi_outcome(ctx: _Context, calibrator: ProbabilityCalibrator | None, oof: np.ndarray) -> KpiOutcome | None:
+    """The operating point from calibrated OOF predictions of the training rows (never the hold-out)."""
+    if ctx.task.problem == "regression":
+        return regression_outcome(ctx.spec)
+    if ctx.task.problem != "binary":
+        return None
+    covered = np.flatnonzero(~np.isnan(oof[:, 0]))
+    proba = calibrator.transform(oof[covered]) if calibrator is not None else oof[covered]
+    rows = ctx.splits.train[covered]
+    values = None if ctx.values is None else ctx.values[rows]
+    return binary_outcome(ctx.spec, ctx.y[rows], proba[:, 1], values)
+
+
+def _kpi_holdout(ctx: _Context, outcome: KpiOutcome | None, pred: np.ndarray) -> dict[str, float]:
+    """KPI figures of the hold-out (scored once), with bootstrap intervals where they apply."""
+    rows = ctx.splits.holdout
+    if outcome is None or not len(rows):
+        return {}
+    if ctx.task.problem == "regression":
+        return regression_holdout(outcome, ctx.spec, ctx.y[rows], pred)
+    values = None if ctx.values is None else ctx.values[rows]
+    return binary_holdout(outcome, ctx.y[rows], pred[:, 1], values, ctx.task.seed)
 
 
 def _metric_names(ctx: _Context) -> list[str] | None:
@@ -335,21 +386,31 @@ def train_model(spec: Spec, frame: pd.DataFrame, *, budget: float | None = None,
     time_ordered = spec.split.strategy == "time"
     fold_members = [Member(k, w, members[k].params, _fold_parts(members[k], ctx.cache, time_ordered)) for k, w in blend.weights.items()]
     kw: dict[str, Any] = {"problem": ctx.task.problem, "classes": ctx.classes, "calibrator": calibrator, "positive": spec.target.positive, "feature_columns": [c.name for c in spec.feature_columns()]}
-    holdout = _score_holdout(ctx, KpimlModel(members=fold_members, **kw))
+    outcome = _kpi_outcome(ctx, calibrator, oof)
+    holdout, holdout_pred = _score_holdout(ctx, KpimlModel(members=fold_members, **kw))
+    holdout.update(_kpi_holdout(ctx, outcome, holdout_pred))
     final, how = _final_members(ctx, states, members, blend)
     y_train = ctx.y[ctx.splits.train]
     covered = ~np.isnan(oof if oof.ndim == 1 else oof[:, 0])
+    cv = evaluate(ctx.task.problem, y_train[covered], oof[covered], _metric_names(ctx))
+    if ctx.scorer.row_func is not None:
+        cv[ctx.scorer.name] = cv_figure(ctx.scorer, y_train[covered], oof[covered], np.flatnonzero(covered))
     metrics = {
         "problem": ctx.task.problem,
         "primary_metric": ctx.scorer.name,
-        "cv": evaluate(ctx.task.problem, y_train[covered], oof[covered], _metric_names(ctx)),
+        "cv": cv,
         "holdout": holdout,
         "rows": {"train": len(ctx.splits.train), "holdout": len(ctx.splits.holdout), "folds": len(ctx.splits.folds)},
         "model": {"members": blend.weights, "calibration": getattr(calibrator, "method", "none"), "final_fit": how},
         "seconds": round(ctx.elapsed(), 2),
     }
-    decisions = ctx.notes + notes + blend_notes + [how]
+    if outcome is not None:
+        metrics["operating_point"] = outcome.summary()
+    decisions = ctx.notes + notes + blend_notes + (outcome.notes if outcome else []) + [how]
     board = _leaderboard(states, ctx.scorer, blend)
     if blend.used:
         board = pd.concat([_blend_row(ctx, blend, oof, board), board], ignore_index=True)
-    return TrainResult(KpimlModel(members=final, **kw), board, metrics, decisions)
+    model = KpimlModel(members=final, **kw)
+    if outcome is not None and outcome.point is not None and outcome.point.ranking == "probability" and outcome.point.threshold is not None:
+        model.threshold = outcome.point.threshold
+    return TrainResult(model, board, metrics, decisions, outcome)
