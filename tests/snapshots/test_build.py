@@ -239,6 +239,7 @@ def test_point_in_time_holds_for_any_event_history(tmp_path: Path, spec_dict: Ca
 
 ERRORS = [
     ({"entities.id_column": "customer"}, KpimlError, "Column 'customer' .*--entity-id customer_id"),
+    ({"entities.time_column": "signup"}, KpimlError, "Column 'signup' .*--entity-time signup_date"),
     ({"label.event": "cancelled"}, KpimlError, "Label event 'cancelled' does not occur.*cancel, login, payment, ticket.*--label-event cancel"),
     ({"cutoffs": [date(2020, 1, 1)]}, KpimlError, "No entity is active at any cutoff"),
     ({"label.horizon_days": 0}, KpimlError, "horizon_days.*greater than or equal to 1"),

@@ -85,8 +85,7 @@ def _connect(spec: SnapshotSpec, work: Path) -> duckdb.DuckDBPyConnection:
 def _run(con: duckdb.DuckDBPyConnection, spec: SnapshotSpec, path: Path, work: Path) -> SnapshotResult:
     """The build steps in order, timing each (the benchmark reports them)."""
     clock = _Clock()
-    entities = open_source(con, spec.entities.source, spec.entities.table, "src_entities", work)
-    entities.require(spec.entities.id_column, "--entity-id")
+    entities = _open_entities(con, spec, work)
     tables = ev_mod.open_event_tables(con, spec, work)
     id_type = _id_type(entities, tables, spec.entities.id_column)
     kinds, mapping = ev_mod.assign_kinds(ev_mod.discover_kinds(con, tables), tables, spec.label.event)
@@ -123,6 +122,16 @@ class _Clock:
         self.laps[name] = round(now - self.start, 3)
         self.cpu_laps[name] = round(cpu - self.cpu_start, 3)
         self.start, self.cpu_start = now, cpu
+
+
+def _open_entities(con: duckdb.DuckDBPyConnection, spec: SnapshotSpec, work: Path) -> OpenedSource:
+    """Open the entity table and check its id and time columns before any heavy work."""
+    entities = open_source(con, spec.entities.source, spec.entities.table, "src_entities", work)
+    entities.require(spec.entities.id_column, "--entity-id")
+    if spec.entities.time_column:
+        time_expression(entities, spec.entities.time_column, "--entity-time")
+        check_times(con, entities, spec.entities.time_column, "--entity-time")
+    return entities
 
 
 def _id_type(entities: OpenedSource, tables: list[ev_mod.EventTableInfo], id_column: str) -> str:
@@ -167,7 +176,6 @@ def _create_entities(con: duckdb.DuckDBPyConnection, spec: SnapshotSpec, entitie
     signup = "CAST(NULL AS TIMESTAMP)"
     if opts.time_column:
         signup = time_expression(entities, opts.time_column, "--entity-time")
-        check_times(con, entities, opts.time_column, "--entity-time")
     con.execute(
         f"""
         CREATE TABLE ent AS
