@@ -1,12 +1,17 @@
 """Micro-batching: rows of concurrent requests are scored, logged and fsynced together.
 
 A model call and an fsync cost about the same for one row as for a hundred, so under load the
-service takes every request waiting in the queue, scores them as one batch in a worker thread,
-appends all their rows to the decision log with one write and one fsync (group commit), and
-only then answers each request. No timer is involved: a lone request is scored at once, and
-the batch grows by itself while the previous one is being scored. Rows keep the model
-version they were validated against, so a model swap never scores a row with a schema it was
-not checked for.
+service takes every request waiting in the queue and scores them as one batch; the batch's
+log lines go to a committer thread that appends whatever has queued up with one write and one
+fsync (group commit) and only then lets the requests be answered. Scoring and committing form
+a pipeline: while batch N is being fsynced, batch N+1 is scored. No timer is involved: a lone
+request is scored at once, and batches grow by themselves under load.
+
+Small batches are scored on the event loop itself: they take a millisecond or two, and a
+second Python thread would only contend for the interpreter lock with the loop that parses
+requests. Large batches (a 10,000-row request) go to a worker thread so the loop keeps
+accepting requests. Rows keep the model version they were validated against, so a model swap
+never scores a row with a schema it was not checked for.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ import asyncio
 import datetime as dt
 import json
 import logging
+import queue
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,25 +66,79 @@ def _answers(model: Any, jobs: list[Job], scored: Any, batch: Any, stamp: str) -
     return bodies, records
 
 
-class MicroBatcher:
-    """One consumer task feeding one scoring thread; `submit` returns the response body."""
+class GroupCommitter:
+    """A thread that appends queued log data with one write and one fsync per round."""
 
-    def __init__(self, writer: DecisionLogWriter, metrics: Metrics, max_rows: int) -> None:
-        self.writer, self.metrics, self.max_rows = writer, metrics, max_rows
+    def __init__(self, writer: DecisionLogWriter) -> None:
+        self.writer = writer
+        self._queue: queue.SimpleQueue[tuple[bytes, asyncio.Future[None]] | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="kpiml-log-commit", daemon=True)
+        self._thread.start()
+
+    def commit(self, data: bytes) -> asyncio.Future[None]:
+        """A future that completes once `data` is durable (or fails if it could not be written)."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.put((data, future))
+        return future
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            items = [item]
+            while not self._queue.empty():
+                more = self._queue.get()
+                if more is None:
+                    self._queue.put(None)
+                    break
+                items.append(more)
+            error: BaseException | None = None
+            try:
+                self.writer.append(b"".join(data for data, _ in items))
+            except Exception as exc:  # every request of the round fails: none of its rows is on disk
+                log.exception("appending %d batch(es) to the decision log failed", len(items))
+                error = exc
+            for _, future in items:
+                future.get_loop().call_soon_threadsafe(_settle, future, error)
+
+    def stop(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=30)
+
+
+def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is None:
+        future.set_result(None)
+    else:
+        future.set_exception(error)
+
+
+class MicroBatcher:
+    """One consumer task that scores micro-batches; `submit` returns the response body once the
+    request's rows are durable in the decision log."""
+
+    def __init__(self, writer: DecisionLogWriter, metrics: Metrics, max_rows: int, inline_rows: int = 256) -> None:
+        self.metrics, self.max_rows, self.inline_rows = metrics, max_rows, inline_rows
+        self.committer = GroupCommitter(writer)
         self._queue: asyncio.Queue[Job] = asyncio.Queue()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kpiml-score")
         self._task: asyncio.Task[None] | None = None
+        self._pending: set[asyncio.Future[None]] = set()
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
-        """Finish what is queued, then stop (graceful shutdown answers every accepted request)."""
-        while not self._queue.empty():
+        """Finish what is queued and committing, then stop (accepted requests are answered)."""
+        while not self._queue.empty() or self._pending:
             await asyncio.sleep(0.01)
         if self._task is not None:
             self._task.cancel()
         self._executor.shutdown(wait=True)
+        self.committer.stop()
 
     async def submit(self, model: Any, rows: list[Any], request_id: str) -> bytes:
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
@@ -99,28 +160,38 @@ class MicroBatcher:
             jobs = self._take(await self._queue.get())
             for group in _by_model(jobs):
                 try:
-                    bodies = await loop.run_in_executor(self._executor, self.process, group)
+                    if sum(len(j.rows) for j in group) <= self.inline_rows:
+                        bodies, data = self.process(group)
+                    else:
+                        bodies, data = await loop.run_in_executor(self._executor, self.process, group)
                 except Exception as exc:
                     log.exception("scoring a batch of %d request(s) failed", len(group))
-                    for job in group:
-                        if not job.future.done():
-                            job.future.set_exception(exc)
+                    _fail(group, exc)
                     continue
-                for job, body in zip(group, bodies, strict=True):
-                    if not job.future.done():
-                        job.future.set_result(body)
+                done = self.committer.commit(data)
+                self._pending.add(done)
+                done.add_done_callback(lambda f, g=group, b=bodies: self._answer(f, g, b))
+            await asyncio.sleep(0)
 
-    def process(self, jobs: list[Job]) -> list[bytes]:
-        """Score, answer and log one batch (runs in the scoring thread)."""
+    def _answer(self, done: asyncio.Future[None], group: list[Job], bodies: list[bytes]) -> None:
+        self._pending.discard(done)
+        if done.exception() is not None:
+            _fail(group, done.exception())  # type: ignore[arg-type]
+            return
+        for job, body in zip(group, bodies, strict=True):
+            if not job.future.done():
+                job.future.set_result(body)
+
+    def process(self, jobs: list[Job]) -> tuple[list[bytes], bytes]:
+        """Score one batch: each job's response body and the batch's log lines."""
         model = jobs[0].model
         rows = [row for job in jobs for row in job.rows]
         batch = model.scorer.prepare(rows)
         scored = model.scorer.score(batch)
         stamp = dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
         bodies, records = _answers(model, jobs, scored, batch, stamp)
-        self.writer.append(encode_rows(records, batch.inputs))
         self._count(len(rows), scored)
-        return bodies
+        return bodies, encode_rows(records, batch.inputs)
 
     def _count(self, n: int, scored: Any) -> None:
         self.metrics.observe("kpiml_batch_rows", n)
@@ -128,6 +199,12 @@ class MicroBatcher:
         labels = np.asarray(["control" if c else str(d) for d, c in zip(scored.decision, scored.control, strict=True)], dtype=object)
         for label, count in zip(*np.unique(labels, return_counts=True), strict=True):
             self.metrics.inc("kpiml_decisions_total", {"decision": str(label)}, float(count))
+
+
+def _fail(group: list[Job], exc: BaseException) -> None:
+    for job in group:
+        if not job.future.done():
+            job.future.set_exception(exc)
 
 
 def _by_model(jobs: list[Job]) -> list[list[Job]]:
