@@ -162,11 +162,16 @@ async def read_body(headers: Mapping[str, str], receive: Callable[[], Awaitable[
             return b"".join(chunks)
 
 
+def _no_constants(name: str) -> Any:
+    """NaN and Infinity are not JSON; Python's parser would accept them."""
+    raise ValueError(f"{name} is not a JSON value; send null for a missing value")
+
+
 def parse_rows(body: bytes, max_rows: int) -> tuple[list[Any], bool]:
     """The rows of a JSON body (an object is one row, an array a list of rows) and whether it
     was a single object; 422 for non-JSON or other shapes, 413 above `max_rows`."""
     try:
-        data = json.loads(body)
+        data = json.loads(body, parse_constant=_no_constants)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(422, [{"loc": ["body"], "msg": f"Body is not valid JSON: {exc}"[:300], "type": "json_invalid"}]) from None
     if isinstance(data, dict):

@@ -1,42 +1,24 @@
-"""From model outputs to what the service answers: score, decision, expected value, control.
+"""From model outputs to what the service answers: score, decision, expected value.
 
-The bundle's KPI operating point decides when it has one (`operating_point.json`, or a full
-point in metadata.json); otherwise the model's stored decision threshold does, and the expected
-value is null because there are no economics to value a decision with. Single rows arrive one
-at a time and the micro-batcher mixes rows of different clients, so the capacity is applied as
-a stream rule (`per_batch=False`): a row is acted on when it clears the capacity bar learnt on
-the out-of-fold rows, whatever else happened to arrive with it. The same row therefore always
-gets the same decision, which also keeps the control group reproducible.
+The bundle's decision rule is read by `kpiml.predicting.decision_rule` (the KPI operating point
+in operating_point.json for binary models, the cost of acting for regression KPIs, the model's
+threshold for older bundles) so that `kpiml predict` and `kpiml serve` agree on what a bundle
+means. What differs is the batch: `predict` applies a capacity over a whole file, while the
+service scores a stream, and the micro-batcher mixes rows of different clients. So the service
+applies the point as a stream rule (`per_batch=False`): a row is acted on when it clears the
+capacity bar learnt on the out-of-fold rows, whatever else arrived with it. The same row
+therefore always gets the same decision, which also keeps the control group reproducible.
+The expected value is null when the bundle has no economics (the default p >= 0.5 rule's
+"value" is not money).
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-OPERATING_POINT_FILE = "operating_point.json"
-
-
-def load_operating_point(path: Path, metadata: dict[str, Any]) -> Any | None:
-    """The bundle's KPI operating point (kpiml.kpi.OperatingPoint), or None when it has none.
-
-    Adapter for the bundle format in flux: `operating_point.json` in the bundle first, then a
-    complete point under `metadata["operating_point"]`; the placeholder {threshold, source}
-    that older bundles store is not a point.
-    """
-    from kpiml.kpi import OperatingPoint
-
-    file = Path(path) / OPERATING_POINT_FILE
-    if file.is_file():
-        return OperatingPoint.model_validate_json(file.read_text(encoding="utf-8"))
-    stored = metadata.get("operating_point")
-    if isinstance(stored, dict) and "kind" in stored and "kpi" in stored:
-        return OperatingPoint.model_validate(stored)
-    return None
 
 
 @dataclass(frozen=True)
@@ -47,6 +29,8 @@ class DecisionRule:
     classes: list[str]
     threshold: float
     point: Any | None = None  # kpiml.kpi.OperatingPoint
+    economics: bool = False
+    regression: dict[str, Any] | None = None
 
     @property
     def value_column(self) -> str | None:
@@ -55,23 +39,30 @@ class DecisionRule:
     @property
     def acts(self) -> bool:
         """Whether decisions are act (1) / do not act (0), the only kind a control group fits."""
-        return self.problem == "binary"
+        return self.problem == "binary" or (self.problem == "regression" and self._cost() is not None)
+
+    def _cost(self) -> float | None:
+        cost = (self.regression or {}).get("cost")
+        return None if cost is None else float(cost)
 
     def describe(self) -> str:
         if self.problem == "multiclass":
             return "decision = the most probable class"
         if self.problem == "regression":
-            return "score = predicted value; no decision rule for regression models"
+            cost = self._cost()
+            return "score = predicted value; no cost of acting stored, so no decision" if cost is None else f"act (decision 1) when the predicted value exceeds the cost of acting {cost:g}"
         if self.point is None:
             return f"act (decision 1) when score >= {self.threshold:g} (the bundle's decision threshold; no KPI operating point stored)"
         bar = self.point.capacity_threshold if self.point.capacity_threshold is not None else self.point.threshold
         by = "score" if self.point.ranking == "probability" else "expected value"
-        return "act on no row (no threshold made acting pay)" if bar is None else f"act (decision 1) when the {by} >= {bar:.6g} (KPI operating point, {self.point.kind})"
+        return "act on no row (no threshold made acting pay)" if bar is None else f"act (decision 1) when the {by} >= {bar:.6g} (KPI operating point '{self.point.kind}', applied row by row)"
 
     def point_dict(self) -> dict[str, Any]:
         if self.point is not None:
-            return dict(json.loads(self.point.model_dump_json()))
-        return {"kind": "threshold", "ranking": "probability", "threshold": self.threshold, "source": "bundle decision threshold"}
+            return {**json.loads(self.point.model_dump_json()), "economics": self.economics}
+        if self.problem == "regression":
+            return {"kind": "regression", "economics": self.economics, **(self.regression or {})}
+        return {"kind": "threshold", "ranking": "probability", "threshold": self.threshold, "economics": False, "source": "bundle decision threshold"}
 
     def apply(self, pred: np.ndarray, values: np.ndarray | None) -> tuple[np.ndarray, list[Any], np.ndarray | None]:
         """Scores, decisions and expected values (None without economics) of a prediction matrix."""
@@ -79,22 +70,32 @@ class DecisionRule:
             labels = np.asarray(self.classes, dtype=object)[pred.argmax(axis=1)]
             return pred.max(axis=1).astype("float64"), [str(v) for v in labels], None
         if self.problem == "regression":
-            score = np.asarray(pred, dtype="float64").reshape(-1)
-            return score, [None] * len(score), None
+            return self._regression(np.asarray(pred, dtype="float64").reshape(-1))
         p = np.asarray(pred[:, 1], dtype="float64")
         if self.point is None:
             return p, (p >= self.threshold).astype("int64").tolist(), None
         from kpiml.kpi import apply_operating_point
 
         decision, ev = apply_operating_point(self.point, p, values, per_batch=False)
-        return p, np.asarray(decision, dtype="int64").tolist(), np.asarray(ev, dtype="float64")
+        return p, np.asarray(decision, dtype="int64").tolist(), np.asarray(ev, dtype="float64") if self.economics else None
+
+    def _regression(self, score: np.ndarray) -> tuple[np.ndarray, list[Any], np.ndarray | None]:
+        cost = self._cost()
+        if cost is None:
+            return score, [None] * len(score), None
+        from kpiml.kpi import regression_decisions
+
+        decision, ev = regression_decisions(score, cost)
+        return score, np.asarray(decision, dtype="int64").tolist(), np.asarray(ev, dtype="float64") if self.economics else None
 
 
 def rule_for(bundle: Any) -> DecisionRule:
-    """The decision rule of a loaded bundle (kpiml.artifact.Bundle)."""
+    """The decision rule of a loaded bundle (kpiml.artifact.Bundle), as `kpiml predict` reads it."""
+    from kpiml.predicting import decision_rule
+
+    stored = decision_rule(bundle)
     model = bundle.model
-    point = load_operating_point(bundle.path, bundle.metadata) if model.problem == "binary" else None
-    return DecisionRule(problem=model.problem, classes=list(model.classes), threshold=float(model.threshold), point=point)
+    return DecisionRule(problem=model.problem, classes=list(model.classes), threshold=float(model.threshold), point=stored.point, economics=bool(stored.economics), regression=stored.regression)
 
 
 def reasons_for(bundle: Any, frame: Any, top: int) -> list[list[dict[str, Any]]]:

@@ -7,7 +7,8 @@ and the scorer all follow the bundle the service actually loaded. Choices:
   only there the imputer learnt something sensible to put in its place.
 - Types are strict JSON types (a number is a JSON number, not the text "12"): a client that sends
   text where a number belongs has a bug that coercion would hide. Boolean features also take
-  0 / 1, the spelling most exports use. Categories are enums of the training categories (also as
+  0 / 1 and the words the training pipeline reads (yes / no, true / false, y / n, t / f in
+  lower, capitalised or upper case). Categories are enums of the training categories (also as
   integers when they look like integers), unless `unseen_categories="accept"` or the contract
   stored only the first 1,000 of them, where unseen values score as the "other" bucket.
 - Ranges: a number outside the training range is scored (with a note on the row), but one beyond
@@ -28,6 +29,9 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, crea
 
 Kind = Literal["numeric", "boolean", "categorical", "datetime", "text"]
 IdValue = Annotated[str, Strict()] | Annotated[int, Strict()]
+TRUE_WORDS = ("true", "t", "yes", "y", "1")
+FALSE_WORDS = ("false", "f", "no", "n", "0")
+BOOL_WORDS = tuple(dict.fromkeys(v for w in TRUE_WORDS + FALSE_WORDS for v in (w, w.capitalize(), w.upper())))
 
 
 def _text_only(value: Any) -> Any:
@@ -55,35 +59,37 @@ def _category_type(entry: dict[str, Any], unseen: str) -> Any:
     return Literal[tuple(cats + as_int)]  # type: ignore[valid-type]
 
 
-def feature_type(entry: dict[str, Any], tolerance: float | None, unseen: str) -> Any:
-    """The pydantic type of one contract feature (nullable where training saw missing values)."""
+def feature_type(entry: dict[str, Any], tolerance: float | None, unseen: str, *, nullable: bool = True) -> Any:
+    """The pydantic type of one contract feature (nullable where training saw missing values,
+    unless `nullable` is False: the KPI's value column needs an amount on every row)."""
     kind = entry.get("kind", "numeric")
     base: Any
     if kind == "numeric":
         lo, hi = numeric_bounds(entry, tolerance)
         base = Annotated[float, Strict(), Field(ge=lo, le=hi, allow_inf_nan=False)]
     elif kind == "boolean":
-        base = Annotated[bool, Strict()] | Literal[0, 1]
+        base = Annotated[bool, Strict()] | Literal[0, 1] | Literal[BOOL_WORDS]  # type: ignore[valid-type]
     elif kind == "categorical":
         base = _category_type(entry, unseen)
     elif kind == "datetime":
         base = Annotated[dt.datetime, BeforeValidator(_text_only)]
     else:
         base = Annotated[str, Strict()]
-    return base | None if entry.get("missing_in_training") else base
+    return base | None if nullable and entry.get("missing_in_training") else base
 
 
-def row_model(contract: dict[str, Any], *, tolerance: float | None, unseen: str, ids_required: bool, extra_numeric: list[str] | None = None) -> type[BaseModel]:
-    """The request row model of a contract: features, identifiers, and extra numeric columns
-    the operating point needs (a per-row value column that is not a feature)."""
+def row_model(contract: dict[str, Any], *, tolerance: float | None, unseen: str, ids_required: bool, value_column: str | None = None) -> type[BaseModel]:
+    """The request row model of a contract: features, identifiers, and the KPI's per-row value
+    column (required and never null; its own field when it is not a feature)."""
     fields: dict[str, Any] = {}
+    names = {e["name"] for e in contract["features"]}
     for i, entry in enumerate(contract["features"]):
-        fields[f"f{i}"] = (feature_type(entry, tolerance, unseen), Field(..., alias=entry["name"]))
+        fields[f"f{i}"] = (feature_type(entry, tolerance, unseen, nullable=entry["name"] != value_column), Field(..., alias=entry["name"]))
     for j, name in enumerate(contract.get("identifiers", [])):
         default = ... if ids_required else None
         fields[f"id{j}"] = (IdValue if ids_required else IdValue | None, Field(default, alias=name, description="Identifier: echoed back, logged, and hashed for the control group."))
-    for k, name in enumerate(extra_numeric or []):
-        fields[f"v{k}"] = (Annotated[float, Strict(), Field(allow_inf_nan=False)], Field(..., alias=name, description="Per-row value used by the KPI economics."))
+    if value_column is not None and value_column not in names:
+        fields["v0"] = (Annotated[float, Strict(), Field(allow_inf_nan=False)], Field(..., alias=value_column, description="Per-row value used by the KPI economics."))
     config = ConfigDict(extra="ignore", populate_by_name=False, title="Row")
     return create_model("Row", __config__=config, **fields)
 

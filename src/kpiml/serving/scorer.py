@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from kpiml.serving.decisions import DecisionRule, reasons_for
+from kpiml.serving.schema import TRUE_WORDS
 
 
 @dataclass
@@ -39,10 +40,20 @@ class Scored:
     reasons: list[list[dict[str, Any]]] = field(default_factory=list)
 
 
+def _flag(value: Any) -> float:
+    if value is None:
+        return np.nan
+    if isinstance(value, str):
+        return 1.0 if value.lower() in TRUE_WORDS else 0.0
+    return float(value)
+
+
 def _column(raw: list[Any], kind: str) -> np.ndarray:
     """One feature's values in the dtype the pipeline's coercer would produce."""
-    if kind in ("numeric", "boolean"):
+    if kind == "numeric":
         return np.array(raw, dtype="float64")
+    if kind == "boolean":
+        return np.array([_flag(v) for v in raw], dtype="float64")
     if kind == "datetime":
         import pandas as pd
 
@@ -64,11 +75,9 @@ class Scorer:
         contract = bundle.contract
         self.features = [(f"f{i}", e["name"], e.get("kind", "numeric"), e) for i, e in enumerate(contract["features"])]
         self.identifiers = [(f"id{j}", name) for j, name in enumerate(contract.get("identifiers", []))]
-        feature_names = {e["name"] for e in contract["features"]}
-        self.value_field = None
+        self.value_field = None  # the row field holding the KPI's per-row value (schema.row_model)
         if rule.value_column is not None:
             self.value_field = next((f for f, n, _, _ in self.features if n == rule.value_column), "v0")
-        self.extra_numeric = [rule.value_column] if rule.value_column and rule.value_column not in feature_names else []
 
     def prepare(self, rows: list[Any]) -> Batch:
         """Typed feature columns, identifiers, KPI values and JSON-ready inputs of `rows`."""
@@ -78,6 +87,8 @@ class Scorer:
         values = None if self.value_field is None else np.array([d[self.value_field] for d in dicts], dtype="float64")
         dated = [(f, n) for f, n, k, _ in self.features if k == "datetime"]
         plain = [(f, n) for f, n, k, _ in self.features if k != "datetime"]
+        if self.value_field == "v0":
+            plain.append(("v0", str(self.rule.value_column)))
         inputs = [{**{n: d[f] for f, n in plain}, **{n: _json_value(d[f]) for f, n in dated}} for d in dicts]
         return Batch(len(rows), columns, ids, values, inputs)
 
