@@ -18,6 +18,10 @@ import numpy as np
 import pandas as pd
 
 MAD_TO_SD = 1.4826
+# Cycles the STL seasonal smoother spans. statsmodels' default (7) let the robust fit follow
+# the noise of a clean seasonal series: about 3 % of its points were then flagged (up to 12 %);
+# 13 cycles brought that to about 1.4 % while keeping injected anomalies as visible.
+SEASONAL_SMOOTHER = 13
 
 
 @dataclass(frozen=True)
@@ -36,7 +40,7 @@ def seasonal_part(y: np.ndarray, season_length: int) -> np.ndarray:
         return np.zeros_like(y)
     from statsmodels.tsa.seasonal import STL
 
-    return np.asarray(STL(y, period=season_length, robust=True).fit().seasonal)
+    return np.asarray(STL(y, period=season_length, seasonal=SEASONAL_SMOOTHER, robust=True).fit().seasonal)
 
 
 def running_median(x: np.ndarray, half: int) -> np.ndarray:
