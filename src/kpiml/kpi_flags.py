@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import typer
 
 from kpiml.errors import KpimlError
+
 if TYPE_CHECKING:  # the spec (pydantic) is imported when a flag is applied, so `kpiml --help` stays fast
     from kpiml.spec import Capacity, KpiBlock, Spec
 
@@ -137,7 +138,7 @@ def _template_for(current: str, changes: dict[str, Any]) -> Any:
 
 
 def _flag_error(exc: Any) -> KpimlError:
-    errors = getattr(exc, "errors", lambda: [])()
+    errors: list[dict[str, Any]] = list(getattr(exc, "errors", list)())
     err = errors[0] if errors else {"loc": ("?",), "msg": str(exc), "input": ""}
     name = "--" + str(err["loc"][0]).replace("_", "-") if err.get("loc") else "a KPI option"
     return KpimlError(f"Option {name} is not valid: {err['msg']}", got=str(err.get("input")), fix=f"pass {name} a value in the allowed range")

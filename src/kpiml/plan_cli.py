@@ -10,9 +10,9 @@ from rich.table import Table
 
 from kpiml.atomic import write_text_atomic
 from kpiml.data.profile import Profile
-from kpiml.planning.decide import economics_view
 from kpiml.errors import KpimlError
 from kpiml.kpi_flags import KpiFlags
+from kpiml.planning.decide import economics_view
 from kpiml.spec import Spec, load_spec, spec_to_yaml
 
 console = Console(highlight=False)
