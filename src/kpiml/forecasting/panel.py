@@ -54,7 +54,7 @@ def check_columns(df: pd.DataFrame, wanted: dict[str, list[str]], source: str) -
         for name in names:
             if name in columns:
                 continue
-            hints = closest_names(name, columns)
+            hints = closest_names(name, columns) or (date_like_columns(df) if flag == "--time" else [])
             fix = f"did you mean {', '.join(repr(h) for h in hints)}?" if hints else "pass one of the listed columns"
             raise KpimlError(
                 f"Column '{name}' given to {flag} is not in {source}",
@@ -62,6 +62,16 @@ def check_columns(df: pd.DataFrame, wanted: dict[str, list[str]], source: str) -
                 got=repr(name),
                 fix=fix.rstrip("?") + ("?" if hints else ""),
             )
+
+
+def date_like_columns(df: pd.DataFrame, limit: int = 3) -> list[str]:
+    """Columns whose first values read as dates: the likely --time when the name given is far off."""
+    found = []
+    for c in df.columns:
+        v = df[c].dropna().head(20)
+        if pd.api.types.is_datetime64_any_dtype(v) or (v.dtype == object and len(v) and pd.to_datetime(v.astype(str), errors="coerce", format="mixed").notna().all()):
+            found.append(str(c))
+    return found[:limit]
 
 
 def series_keys(df: pd.DataFrame, series: list[str] | None, target: str) -> pd.Series:
