@@ -25,7 +25,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, create_model
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict, WithJsonSchema, create_model
 
 Kind = Literal["numeric", "boolean", "categorical", "datetime", "text"]
 IdValue = Annotated[str, Strict()] | Annotated[int, Strict()]
@@ -38,6 +38,17 @@ def _text_only(value: Any) -> Any:
     """Dates arrive as ISO text; a bare number would be read as seconds since 1970 silently."""
     if value is not None and not isinstance(value, str | dt.datetime | dt.date):
         raise ValueError("a date must be ISO 8601 text such as 2024-05-31 or 2024-05-31T12:00:00")
+    return value
+
+
+YEARS_PATTERN = r"^(16(7[89]|[89][0-9])|1[7-9][0-9]{2}|2[01][0-9]{2}|22[0-5][0-9]|226[01])-"
+DATE_SCHEMA = {"type": "string", "format": "date-time", "pattern": YEARS_PATTERN, "description": "ISO 8601 date or date-time between the years 1678 and 2261"}
+
+
+def _representable(value: dt.datetime | None) -> dt.datetime | None:
+    """The training pipeline holds dates as nanoseconds since 1970, which reach 1677-2262."""
+    if value is not None and not 1678 <= value.year <= 2261:
+        raise ValueError("a date must lie between the years 1678 and 2261")
     return value
 
 
@@ -72,7 +83,7 @@ def feature_type(entry: dict[str, Any], tolerance: float | None, unseen: str, *,
     elif kind == "categorical":
         base = _category_type(entry, unseen)
     elif kind == "datetime":
-        base = Annotated[dt.datetime, BeforeValidator(_text_only)]
+        base = Annotated[dt.datetime, BeforeValidator(_text_only), AfterValidator(_representable), WithJsonSchema(DATE_SCHEMA)]
     else:
         base = Annotated[str, Strict()]
     return base | None if nullable and entry.get("missing_in_training") else base
