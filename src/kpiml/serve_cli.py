@@ -84,6 +84,10 @@ def check_source(model: str, tracking_uri: str | None) -> None:
 def _run(config: Any, host: str, port: int, workers: int, access_log: bool) -> None:
     import uvicorn
 
+    from kpiml.serving.app import configure_logging
+
+    configure_logging()
+
     kwargs = {"host": host, "port": port, "access_log": access_log, "log_level": "info", "server_header": False, "timeout_graceful_shutdown": 30}
     if workers == 1:
         from kpiml.serving.app import create_app

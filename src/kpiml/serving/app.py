@@ -214,7 +214,18 @@ def create_app(config: ServeConfig) -> FastAPI:
 
 def app_from_env() -> FastAPI:
     """uvicorn worker factory (`--workers N`): settings come from the parent via the environment."""
+    configure_logging()
     return create_app(ServeConfig.from_env())
+
+
+def configure_logging() -> None:
+    """Service messages (model swaps, failed reloads, internal errors) on stderr, like uvicorn's."""
+    if not log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
 
 
 def _install_routes(app: FastAPI, service: Service) -> None:

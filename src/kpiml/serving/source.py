@@ -95,8 +95,11 @@ class ModelSource:
         """The bundle folder of version `key` (downloaded from the registry when needed)."""
         if self.match is None:
             return Path(self.uri)
+        import os
+
         import mlflow
 
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no bars in the service log
         assert self._downloads is not None
         target = self._downloads / key.replace("/", "-")
         if not target.exists():
