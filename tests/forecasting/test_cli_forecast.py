@@ -102,3 +102,27 @@ def test_anomalies_writes_table_and_page(tmp_path: Path) -> None:
     assert top["deviation"] == pytest.approx(90, abs=15) and top["severity"] > 5
     html = (out / "anomalies.html").read_text()
     assert "Flagged points" in html and "<svg" in html and "<script" not in html
+
+
+def test_exogenous_column_known_in_future_is_used(tmp_path: Path) -> None:
+    """Check that --exog reads future values from rows with an empty target and makes the global model more accurate."""
+    rng = np.random.default_rng(3)
+    rows = []
+    for s in range(4):
+        t = np.arange(78)
+        promo = (rng.random(78) < 0.3).astype(float)
+        y = 100 + 10 * np.sin(2 * np.pi * t / 12) + 30 * promo + rng.normal(0, 2, 78)
+        y[72:] = np.nan
+        rows.append(pd.DataFrame({"s": f"s{s}", "m": pd.date_range("2015-01-01", periods=78, freq="MS"), "y": y, "promo": promo}))
+    data = tmp_path / "promo.csv"
+    pd.concat(rows).to_csv(data, index=False)
+    mase = {}
+    for name, extra in (("with", ["--exog", "promo"]), ("without", [])):
+        res = invoke(["forecast", str(data), "--time", "m", "--target", "y", "--series", "s", "--horizon", "6",
+                      "--out", str(tmp_path / name), "--models", "LightGBM", *extra])
+        assert res.exit_code == 0, res.output  # type: ignore[attr-defined]
+        bt = pd.read_csv(tmp_path / name / "backtest.csv")
+        mase[name] = bt.loc[bt["model"] == "LightGBM", "mase"].mean()
+    fc = pd.read_csv(tmp_path / "with" / "forecast.csv")
+    assert len(fc) == 24 and fc["forecast"].notna().all()
+    assert mase["with"] < 0.7 * mase["without"], mase

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -128,7 +129,7 @@ def noise_from_steps(d: np.ndarray) -> np.ndarray:
     return np.full(len(d), noise_sd(np.diff(d)) / np.sqrt(2))
 
 
-def detect_series(y: np.ndarray, observed: np.ndarray, season_length: int, settings: AnomalySettings) -> tuple[list[dict[str, float]], np.ndarray]:
+def detect_series(y: np.ndarray, observed: np.ndarray, season_length: int, settings: AnomalySettings) -> tuple[list[dict[str, Any]], np.ndarray]:
     """Spikes and level shifts of one series; returns rows (index, kind, expected, severity) and the expected path."""
     use_log = settings.transform == "log" or (settings.transform == "auto" and bool(np.all(y > 0)))
     x = np.log(y) if use_log else y
@@ -139,16 +140,16 @@ def detect_series(y: np.ndarray, observed: np.ndarray, season_length: int, setti
     w = shift_window(season_length, settings)
     clean = np.where(np.abs(z) > settings.spike_threshold, level, d)
     shift_z, before = shift_scores(clean, sd, w)
-    rows: list[dict[str, float]] = []
+    rows: list[dict[str, Any]] = []
     shifts = [locate_step(d, shift_z, i, w) for i in local_peaks(shift_z, settings.shift_threshold, w)]
     back = np.exp if use_log else (lambda v: v)
     for i in shifts:
-        rows.append({"i": int(i), "kind": "level_shift", "expected": float(back(before[i] + seasonal[i])), "severity": abs(x[i] - before[i] - seasonal[i]) / sd[i]})
+        rows.append({"i": int(i), "kind": "level_shift", "expected": float(back(before[i] + seasonal[i])), "severity": float(abs(x[i] - before[i] - seasonal[i]) / sd[i])})
     near_shift = np.zeros(len(y), dtype=bool)
     for i in shifts:
         near_shift[max(0, i - 1) : i + 2] = True
-    for i in np.flatnonzero((np.abs(z) > settings.spike_threshold) & observed & ~near_shift):
-        rows.append({"i": int(i), "kind": "spike", "expected": float(back(level[i] + seasonal[i])), "severity": abs(z[i])})
+    for j in np.flatnonzero((np.abs(z) > settings.spike_threshold) & observed & ~near_shift):
+        rows.append({"i": int(j), "kind": "spike", "expected": float(back(level[j] + seasonal[j])), "severity": float(abs(z[j]))})
     return rows, back(level + seasonal)
 
 
