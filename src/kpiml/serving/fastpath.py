@@ -160,6 +160,17 @@ class LookupBlock:
             self.unseen_at.append(len(values) - 2)
             self.missing_at.append(len(values) - 1)
         self.selects = [np.flatnonzero(self.owner == j) for j in range(len(cols))]
+        self._check(run, vocab)
+
+    def _check(self, run: Callable[[dict[str, list[Any]]], np.ndarray], vocab: dict[str, list[str]]) -> None:
+        """Probing one column at a time misses outputs that mix columns (a product of two codes
+        is constant while the other sits at its baseline): compare random combinations too."""
+        rng = np.random.default_rng(0)
+        sample = {c: [[*vocab[c], UNSEEN, np.nan][i] for i in rng.integers(0, len(vocab[c]) + 2, 256)] for c in self.cols}
+        want = run(sample)
+        got = self.transform({c: np.array(v, dtype=object) for c, v in sample.items()}, 256)
+        if want.shape != got.shape or not np.array_equal(want, got, equal_nan=True):
+            raise Unsupported(f"block {self.cols} is not a per-column lookup")
 
     def transform(self, columns: Columns, n: int) -> np.ndarray:
         out = np.empty((n, len(self.const)))
