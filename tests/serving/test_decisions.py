@@ -34,12 +34,12 @@ def test_a_row_gets_the_same_decision_alone_or_in_any_batch() -> None:
 def test_without_economics_the_expected_value_is_null() -> None:
     """Check that the default rule's unit payoff is not reported as money."""
     rule = DecisionRule(problem="binary", classes=["no", "yes"], threshold=0.3)
-    score, decision, ev = rule.apply(np.array([[0.8, 0.2], [0.6, 0.4]]), None)
+    _score, decision, ev = rule.apply(np.array([[0.8, 0.2], [0.6, 0.4]]), None)
     assert decision == [0, 1] and ev is None and "0.3" in rule.describe()
 
 
 def test_regression_acts_where_the_prediction_beats_the_cost() -> None:
     """Check the regression rule: act when the predicted value exceeds the cost of acting."""
     rule = DecisionRule(problem="regression", classes=[], threshold=0.5, economics=True, regression={"cost": 5.0})
-    score, decision, ev = rule.apply(np.array([3.0, 7.0]), None)
+    _score, decision, ev = rule.apply(np.array([3.0, 7.0]), None)
     assert decision == [0, 1] and ev is not None and ev.tolist() == [-2.0, 2.0] and rule.acts

@@ -10,12 +10,23 @@ import pytest
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, PolynomialFeatures, QuantileTransformer
+from sklearn.preprocessing import (
+    OneHotEncoder,
+    OrdinalEncoder,
+    PolynomialFeatures,
+    QuantileTransformer,
+)
 
 from kpiml.artifact import load_bundle
 from kpiml.features._transformers import FrameCoercer
 from kpiml.serving import fastpath
-from kpiml.serving.fastpath import FallbackBlock, FastPreprocessor, LookupBlock, compile_model, synthetic_columns
+from kpiml.serving.fastpath import (
+    FallbackBlock,
+    FastPreprocessor,
+    LookupBlock,
+    compile_model,
+    synthetic_columns,
+)
 
 
 @pytest.fixture(scope="module")

@@ -43,13 +43,24 @@ def fingerprint_and_json(inputs: dict[str, Any]) -> tuple[str, str]:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16], text
 
 
+def _json(value: Any) -> str:
+    """JSON of one log field; the common types are formatted directly (hot path)."""
+    if value is None:
+        return "null"
+    if value is True or value is False:
+        return "true" if value else "false"
+    if type(value) is int or (type(value) is float and value == value and value not in (float("inf"), float("-inf"))):
+        return repr(value)
+    return json.dumps(value, separators=(",", ":"), allow_nan=False, default=str)
+
+
 def encode_rows(records: list[dict[str, Any]], inputs: list[dict[str, Any]]) -> bytes:
-    """JSON lines for the log: each record with its inputs' fingerprint and the inputs."""
+    """JSON lines for the log: each record's fields, its inputs' fingerprint, and the inputs."""
     lines = []
     for record, row_inputs in zip(records, inputs, strict=True):
         digest, text = fingerprint_and_json(row_inputs)
-        head = json.dumps({**record, "fingerprint": digest}, separators=(",", ":"), allow_nan=False, default=str)
-        lines.append(f'{head[:-1]},"inputs":{text}}}\n')
+        fields = ",".join(f'"{key}":{_json(value)}' for key, value in record.items())
+        lines.append(f'{{{fields},"fingerprint":"{digest}","inputs":{text}}}\n')
     return "".join(lines).encode("utf-8")
 
 

@@ -93,7 +93,7 @@ class NumericBlock:
         self.cols = cols
         self.ops = [_numeric_op(s) for s in _steps(trans)]
 
-    def transform(self, columns: Columns, n: int) -> np.ndarray:
+    def transform(self, columns: Columns, n: int, cache: dict[Any, np.ndarray] | None = None) -> np.ndarray:
         x = np.column_stack([columns[c] for c in self.cols]).astype("float64", copy=False) if self.cols else np.zeros((n, 0))
         for op in self.ops:
             x = op(x)
@@ -106,7 +106,7 @@ class FallbackBlock:
     def __init__(self, trans: Any, cols: list[str]) -> None:
         self.trans, self.cols = trans, cols
 
-    def transform(self, columns: Columns, n: int) -> np.ndarray:
+    def transform(self, columns: Columns, n: int, cache: dict[Any, np.ndarray] | None = None) -> np.ndarray:
         import pandas as pd
 
         out = self.trans.transform(pd.DataFrame({c: columns[c] for c in self.cols}))
@@ -147,7 +147,11 @@ class LookupBlock:
         base = {c: [vocab[c][0]] for c in cols}
         self.const = run(base)[0]
         self.cols, self.owner = cols, np.full(len(self.const), -1)
-        self.tables, self.index, self.missing_at, self.unseen_at = [], [], [], []
+        self.tables: list[np.ndarray] = []
+        self.index: list[dict[str, int]] = []
+        self.keys: list[tuple[str, ...]] = []
+        self.missing_at: list[int] = []
+        self.unseen_at: list[int] = []
         for j, c in enumerate(cols):
             values = [*vocab[c], UNSEEN, np.nan]
             out = run({**{k: v * len(values) for k, v in base.items()}, c: values})
@@ -157,6 +161,7 @@ class LookupBlock:
             self.owner[varies] = j
             self.tables.append(out)
             self.index.append({v: i for i, v in enumerate(vocab[c])})
+            self.keys.append(tuple(vocab[c]))
             self.unseen_at.append(len(values) - 2)
             self.missing_at.append(len(values) - 1)
         self.selects = [np.flatnonzero(self.owner == j) for j in range(len(cols))]
@@ -172,17 +177,35 @@ class LookupBlock:
         if want.shape != got.shape or not np.array_equal(want, got, equal_nan=True):
             raise Unsupported(f"block {self.cols} is not a per-column lookup")
 
-    def transform(self, columns: Columns, n: int) -> np.ndarray:
+    def transform(self, columns: Columns, n: int, cache: dict[Any, np.ndarray] | None = None) -> np.ndarray:
         out = np.empty((n, len(self.const)))
         out[:] = self.const
+        cache = {} if cache is None else cache
         for j, c in enumerate(self.cols):
             sel = self.selects[j]
             if not len(sel):
                 continue
-            index, unseen, missing = self.index[j], self.unseen_at[j], self.missing_at[j]
-            codes = np.fromiter((index.get(v, unseen) if v.__class__ is str else missing for v in columns[c]), dtype=np.intp, count=n)
+            key = (c, self.keys[j])  # fold models of one member share their vocabulary: code once
+            codes = cache.get(key)
+            if codes is None:
+                codes = cache[key] = _codes(columns[c], self.index[j], self.unseen_at[j], self.missing_at[j])
             out[:, sel] = self.tables[j][codes][:, sel]
         return out
+
+
+def _codes(col: np.ndarray, index: dict[str, int], unseen: int, missing: int) -> np.ndarray:
+    """Row numbers in a lookup table: a dict per value for a few rows, pandas' hash table for many."""
+    if len(col) < 64:
+        return np.fromiter((index.get(v, unseen) if v.__class__ is str else missing for v in col), dtype=np.intp, count=len(col))
+    import pandas as pd
+
+    codes = pd.Categorical(col, categories=list(index)).codes.astype(np.intp)
+    absent = codes < 0
+    if absent.any():
+        gone = pd.isna(col)
+        codes[absent & gone] = missing
+        codes[absent & ~gone] = unseen
+    return codes
 
 
 def _block(trans: Any, cols: list[str], kinds: dict[str, str], contract_cats: dict[str, list[str]]) -> Any:
@@ -226,10 +249,10 @@ class FastPreprocessor:
         self.width = max((sl.stop for sl, _ in self.blocks), default=0)
         self.keep = steps[2].keep_ if len(steps) == 3 else None
 
-    def transform(self, columns: Columns, n: int) -> np.ndarray:
+    def transform(self, columns: Columns, n: int, cache: dict[Any, np.ndarray] | None = None) -> np.ndarray:
         out = np.empty((n, self.width))
         for sl, block in self.blocks:
-            out[:, sl] = block.transform(columns, n)
+            out[:, sl] = block.transform(columns, n, cache)
         return out if self.keep is None else out[:, self.keep]
 
 
@@ -264,7 +287,8 @@ class FastModel:
     def predict_matrix(self, columns: Columns) -> np.ndarray:
         n = len(next(iter(columns.values())))
         total = sum(w for w, _ in self.members)
-        blended = sum(w / total * np.mean([predict(pre.transform(columns, n)) for pre, predict in parts], axis=0) for w, parts in self.members)
+        cache: dict[Any, np.ndarray] = {}
+        blended = sum(w / total * np.mean([predict(pre.transform(columns, n, cache)) for pre, predict in parts], axis=0) for w, parts in self.members)
         pred = np.asarray(blended, dtype="float64")
         if self.model.problem != "regression" and self.model.calibrator is not None:
             pred = self.model.calibrator.transform(pred)

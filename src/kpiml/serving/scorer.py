@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from kpiml.serving.decisions import DecisionRule, reasons_for
-from kpiml.serving.schema import TRUE_WORDS
+from kpiml.serving.schema import BOOL_WORDS, TRUE_WORDS
 
 
 @dataclass
@@ -40,12 +40,8 @@ class Scored:
     reasons: list[list[dict[str, Any]]] = field(default_factory=list)
 
 
-def _flag(value: Any) -> float:
-    if value is None:
-        return np.nan
-    if isinstance(value, str):
-        return 1.0 if value.lower() in TRUE_WORDS else 0.0
-    return float(value)
+# every value the schema lets through for a boolean feature (True and 1 are one dict key)
+_FLAGS: dict[Any, float] = {None: np.nan, True: 1.0, False: 0.0, **{w: (1.0 if w.lower() in TRUE_WORDS else 0.0) for w in BOOL_WORDS}}
 
 
 def _column(raw: list[Any], kind: str) -> np.ndarray:
@@ -53,7 +49,7 @@ def _column(raw: list[Any], kind: str) -> np.ndarray:
     if kind == "numeric":
         return np.array(raw, dtype="float64")
     if kind == "boolean":
-        return np.array([_flag(v) for v in raw], dtype="float64")
+        return np.array([_FLAGS[v] for v in raw], dtype="float64")
     if kind == "datetime":
         import pandas as pd
 
@@ -89,7 +85,9 @@ class Scorer:
         plain = [(f, n) for f, n, k, _ in self.features if k != "datetime"]
         if self.value_field == "v0":
             plain.append(("v0", str(self.rule.value_column)))
-        inputs = [{**{n: d[f] for f, n in plain}, **{n: _json_value(d[f]) for f, n in dated}} for d in dicts]
+        inputs = [{n: d[f] for f, n in plain} for d in dicts]
+        for row, d in zip(inputs, dicts, strict=True) if dated else ():
+            row.update({n: _json_value(d[f]) for f, n in dated})
         return Batch(len(rows), columns, ids, values, inputs)
 
     def frame(self, batch: Batch) -> Any:
