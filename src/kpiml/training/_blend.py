@@ -42,8 +42,19 @@ def _covered(preds: dict[str, np.ndarray]) -> np.ndarray:
     return mask
 
 
-def select_blend(preds: dict[str, np.ndarray], y: np.ndarray, scorer: Scorer, rounds: int = 30, min_gain: float = 1e-4) -> Blend:
-    """Greedy selection with replacement; falls back to the single best member."""
+def select_blend(preds: dict[str, np.ndarray], y: np.ndarray, scorer: Scorer, rounds: int = 30, min_gain: float = 1e-4,
+                 weights_by: Scorer | None = None, tolerance: float = 0.0) -> Blend:
+    """Greedy selection with replacement; falls back to the single best member.
+
+    With `weights_by` (a smooth metric such as log-loss) the weights are fitted by it and
+    `scorer` (a KPI) decides whether the blend replaces the best single member: a profit or
+    EMP is a step function of the ranking, and greedy steps on it pick up members for gains
+    that are noise on a few thousand rows (the members themselves are fitted by log-loss too).
+    A blend whose KPI is within `tolerance` (the KPI's noise) of the single model's ties with
+    it, and the tie goes to the smooth metric, which the blend improved.
+    """
+    if weights_by is not None:
+        return _kpi_blend(preds, y, scorer, select_blend(preds, y, weights_by, rounds, min_gain), tolerance)
     mask = _covered(preds)
     y_c, rows = y[mask], np.flatnonzero(mask)
     p_c = {k: v[mask] for k, v in preds.items()}
@@ -64,3 +75,15 @@ def select_blend(preds: dict[str, np.ndarray], y: np.ndarray, scorer: Scorer, ro
     total = sum(best_counts.values())
     weights = {k: v / total for k, v in best_counts.items()}
     return Blend(weights, scorer.objective(y_c, combine(p_c, weights), rows), best_name, singles[best_name])
+
+
+def _kpi_blend(preds: dict[str, np.ndarray], y: np.ndarray, scorer: Scorer, fitted: Blend, tolerance: float) -> Blend:
+    """The smooth-metric blend, kept unless it trails the best single member on `scorer` by more than `tolerance`."""
+    mask = _covered(preds)
+    y_c, rows = y[mask], np.flatnonzero(mask)
+    singles = {k: scorer.objective(y_c, v[mask], rows) for k, v in preds.items()}
+    best = max(singles, key=lambda k: singles[k])
+    score = scorer.objective(y_c, combine({k: v[mask] for k, v in preds.items()}, fitted.weights), rows)
+    if not fitted.used or score < singles[best] - tolerance:
+        return Blend({best: 1.0}, singles[best], best, singles[best])
+    return Blend(fitted.weights, score, best, singles[best])

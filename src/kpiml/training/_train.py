@@ -301,13 +301,17 @@ def _run_search(ctx: _Context) -> tuple[list[CandidateState], list[str]]:
 
 def _blend_and_calibrate(ctx: _Context, members: dict[str, TrialResult]) -> tuple[Blend, ProbabilityCalibrator | None, np.ndarray, list[str]]:
     y = ctx.y[ctx.splits.train]
-    blend = select_blend({k: r.oof for k, r in members.items()}, y, ctx.scorer)
+    smooth = get_scorer("log_loss", ctx.task.problem) if ctx.scorer.row_func is not None else None
+    leader = max(members.values(), key=lambda r: r.score)
+    noise = float(np.std(leader.fold_scores)) / np.sqrt(max(1, len(leader.fold_scores)))
+    blend = select_blend({k: r.oof for k, r in members.items()}, y, ctx.scorer, weights_by=smooth, tolerance=noise)
     oof = combine({k: members[k].oof for k in blend.weights}, blend.weights)
     covered = ~np.isnan(oof if oof.ndim == 1 else oof[:, 0])
     sign = 1 if ctx.scorer.greater_is_better else -1
     notes = []
     if blend.used:
-        notes.append(f"blend of {', '.join(f'{k} {w:.2f}' for k, w in blend.weights.items())} chosen: OOF {ctx.scorer.name} {sign * blend.score:.5f} vs {sign * blend.single_score:.5f} for {blend.single_best} alone")
+        how = f" (weights fitted by log-loss; its KPI is not below the best single model's by more than the KPI's fold noise, {noise:.4g})" if smooth else ""
+        notes.append(f"blend of {', '.join(f'{k} {w:.2f}' for k, w in blend.weights.items())} chosen{how}: OOF {ctx.scorer.name} {sign * blend.score:.5f} vs {sign * blend.single_score:.5f} for {blend.single_best} alone")
     else:
         notes.append(f"{blend.single_best} alone: no blend of the best candidates beat it on OOF {ctx.scorer.name}")
     calibrator = None
