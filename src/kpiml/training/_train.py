@@ -327,6 +327,16 @@ def _score_holdout(ctx: _Context, model: KpimlModel) -> tuple[dict[str, float], 
     return evaluate(ctx.task.problem, ctx.y[rows], pred, _metric_names(ctx)), pred
 
 
+def _cv_metrics(ctx: _Context, oof: np.ndarray) -> dict[str, float]:
+    """Metrics of the blended OOF predictions, the KPI among them (it is not in the registry)."""
+    y = ctx.y[ctx.splits.train]
+    covered = ~np.isnan(oof if oof.ndim == 1 else oof[:, 0])
+    cv = evaluate(ctx.task.problem, y[covered], oof[covered], _metric_names(ctx))
+    if ctx.scorer.row_func is not None:
+        cv[ctx.scorer.name] = cv_figure(ctx.scorer, y[covered], oof[covered], np.flatnonzero(covered))
+    return cv
+
+
 def _kpi_outcome(ctx: _Context, calibrator: ProbabilityCalibrator | None, oof: np.ndarray) -> KpiOutcome | None:
     """The operating point from calibrated OOF predictions of the training rows (never the hold-out)."""
     if ctx.task.problem == "regression":
@@ -394,15 +404,10 @@ def train_model(spec: Spec, frame: pd.DataFrame, *, budget: float | None = None,
     holdout, holdout_pred = _score_holdout(ctx, KpimlModel(members=fold_members, **kw))
     holdout.update(_kpi_holdout(ctx, outcome, holdout_pred))
     final, how = _final_members(ctx, states, members, blend)
-    y_train = ctx.y[ctx.splits.train]
-    covered = ~np.isnan(oof if oof.ndim == 1 else oof[:, 0])
-    cv = evaluate(ctx.task.problem, y_train[covered], oof[covered], _metric_names(ctx))
-    if ctx.scorer.row_func is not None:
-        cv[ctx.scorer.name] = cv_figure(ctx.scorer, y_train[covered], oof[covered], np.flatnonzero(covered))
     metrics = {
         "problem": ctx.task.problem,
         "primary_metric": ctx.scorer.name,
-        "cv": cv,
+        "cv": _cv_metrics(ctx, oof),
         "holdout": holdout,
         "rows": {"train": len(ctx.splits.train), "holdout": len(ctx.splits.holdout), "folds": len(ctx.splits.folds)},
         "model": {"members": blend.weights, "calibration": getattr(calibrator, "method", "none"), "final_fit": how},
