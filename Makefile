@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 DEMO_DIR ?= demo-out
 DEMO_BUDGET ?= 60
+# FLAML and AutoGluon, the peers of `make bench`, live in their own environment: AutoGluon needs pandas < 3
+VENV_BENCH := .venv-bench
 
 .PHONY: install install-dev demo test bench lint clean
 
@@ -43,7 +45,12 @@ demo: install
 test: install-dev
 	bash scripts/test.sh
 
-bench: install-dev
+$(VENV_BENCH)/.installed: requirements/bench-peers.lock | $(BIN)/uv
+	test -x $(VENV_BENCH)/bin/python || $(PYTHON) -m venv $(VENV_BENCH)
+	$(BIN)/uv pip sync --quiet --python $(VENV_BENCH)/bin/python requirements/bench-peers.lock
+	@touch $@
+
+bench: install-dev $(VENV_BENCH)/.installed
 	$(BIN)/python bench/run.py
 
 lint: install-dev
@@ -51,4 +58,4 @@ lint: install-dev
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(VENV_BENCH) $(DEMO_DIR) .pytest_cache .mypy_cache .ruff_cache
