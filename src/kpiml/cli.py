@@ -71,6 +71,8 @@ def _register_optional_commands() -> None:
         ("kpiml.forecast_cli", ("forecast_command:forecast", "anomalies_command:anomalies")),
         ("kpiml.snapshots_cli", ("snapshots_command:snapshots",)),
         ("kpiml.serve_cli", ("serve_command:serve",)),
+        ("kpiml.monitor_cli", ("monitor_command:monitor",)),
+        ("kpiml.retrain_cli", ("retrain_command:retrain",)),
     ):
         try:
             mod = importlib.import_module(module)

@@ -129,13 +129,25 @@ def _kpi_files(result: TrainResult) -> dict[str, bytes]:
     return files
 
 
+def _reference_files(frame: pd.DataFrame, contract: dict[str, Any], result: TrainResult) -> dict[str, bytes]:
+    """reference.json: what `kpiml monitor` compares new data with (features by the contract,
+    scores from the calibrated out-of-fold probabilities, hold-out metrics)."""
+    from kpiml.monitoring.bundle import reference_file
+
+    oof = result.kpi.oof if result.kpi is not None else None
+    scores = None if oof is None else oof["p"].to_numpy()
+    return reference_file(frame, contract, scores, result.metrics.get("holdout", {}))
+
+
 def write_outputs(spec: Spec, frame: pd.DataFrame, result: TrainResult, out: Path) -> dict[str, Path]:
     """DIR/model/ (bundle), DIR/leaderboard.csv and DIR/metrics.json, each written atomically."""
     from kpiml.artifact import save_bundle
     from kpiml.atomic import atomic_path, write_text_atomic
     from kpiml.predicting import build_contract
 
-    bundle = save_bundle(result.model, build_contract(frame, spec), _metadata(spec, frame, result), out / "model", _kpi_files(result))
+    contract = build_contract(frame, spec)
+    files = {**_kpi_files(result), **_reference_files(frame, contract, result)}
+    bundle = save_bundle(result.model, contract, _metadata(spec, frame, result), out / "model", files)
     with atomic_path(out / "leaderboard.csv") as tmp:
         result.leaderboard.to_csv(tmp, index=False)
     payload = {**result.metrics, "decisions": result.decisions}
