@@ -167,6 +167,53 @@ class _Writer:
             self._parquet = None
 
 
+class _ControlWriter(_Writer):
+    """Holds out a control group as rows are written (after the final decisions are known).
+
+    Among rows whose decision is 1 (act), those whose identifier hashes below `share` (the
+    rule and salt of `kpiml serve --holdout`, so a customer gets the same assignment in batch
+    and REST) get decision 0 and control 1; every other row gets control 0. A CRM script that
+    acts on `decision == 1` therefore leaves the control group alone without reading `control`;
+    `kpiml monitor` counts control rows as would-act rows when it measures the KPI impact.
+    """
+
+    def __init__(self, inner: _Writer, id_column: str, share: float, salt: str) -> None:
+        self.inner, self.id_column, self.share, self.salt = inner, id_column, share, salt
+        self.acted = self.held = 0
+
+    def write(self, frame: pd.DataFrame) -> None:
+        from kpiml.monitoring.control import control_among_actions
+
+        if self.id_column not in frame.columns:
+            raise KpimlError(f"--holdout assigns the control group by the identifier '{self.id_column}', which the data lacks",
+                             expected=f"a column '{self.id_column}'", fix=f"add '{self.id_column}' to the data, or drop --holdout")
+        act = pd.to_numeric(frame["decision"], errors="coerce").fillna(0).to_numpy() == 1
+        control = control_among_actions(frame[self.id_column], act, self.share, self.salt)
+        self.acted, self.held = self.acted + int(act.sum()), self.held + int(control.sum())
+        self.inner.write(frame.assign(decision=frame["decision"].where(~control, 0), control=control.astype("int8")))
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def note(self) -> str:
+        return (f"Control group: {self.held:,} of the {self.acted:,} rows the model would act on held out "
+                f"({self.held / max(self.acted, 1):.1%}; decision 0, control 1), chosen by the hash of '{self.id_column}'")
+
+
+def _control_writer(writer: _Writer, bundle: Any, rule: DecisionRule, holdout: float, salt: str) -> _Writer:
+    """`writer` itself without a hold-out; else one that marks the control group (checked first)."""
+    if holdout <= 0:
+        return writer
+    acts = rule.problem == "binary" or (rule.problem == "regression" and (rule.regression or {}).get("cost") is not None)
+    if not acts:
+        raise KpimlError(f"--holdout needs a model whose decisions are act / do not act; this one is {rule.problem}", fix="drop --holdout for this model")
+    ids = bundle.contract.get("identifiers") or []
+    if not ids:
+        raise KpimlError("--holdout needs an identifier column to assign the control group by its hash, and this model's contract has none",
+                         expected="a column with use: identifier in kpiml.yaml", fix="mark the customer id column as an identifier and retrain, or drop --holdout")
+    return _ControlWriter(writer, str(ids[0]), holdout, salt)
+
+
 def output_kind(out: Path) -> str:
     suffix = out.suffix.lower()
     if suffix in (".csv", ".txt"):
@@ -324,7 +371,8 @@ def _rewrite(scratch: Path, writer: _Writer, decision: np.ndarray, ev: np.ndarra
         start = stop
 
 
-def predict_file(model_dir: Path, data: str | Path, out: Path, *, table: str | None = None, query: str | None = None, chunk_rows: int = 100_000) -> PredictSummary:
+def predict_file(model_dir: Path, data: str | Path, out: Path, *, table: str | None = None, query: str | None = None, chunk_rows: int = 100_000,
+                 holdout: float = 0.0, holdout_salt: str = "kpiml-control") -> PredictSummary:
     """Score `data` chunk by chunk into `out` (written atomically: all rows or no file).
 
     With a capacity the scored rows go to a scratch Parquet file first; the decisions are then
@@ -340,7 +388,7 @@ def predict_file(model_dir: Path, data: str | Path, out: Path, *, table: str | N
     ids = bundle.contract.get("identifiers", [])
     state = _Pass(seen=set(ids))
     with atomic_path(Path(out)) as tmp:
-        writer = _Writer(tmp, kind)
+        writer = _control_writer(_Writer(tmp, kind), bundle, rule, holdout, holdout_salt)
         try:
             if rule.whole_file:
                 _two_passes(bundle, rule, _chunks(data, table, query, chunk_rows), writer, state, tmp)
@@ -350,6 +398,8 @@ def predict_file(model_dir: Path, data: str | Path, out: Path, *, table: str | N
             writer.close()
     missing_ids = [c for c in ids if c not in state.seen]
     lines = state.notes.lines() + ([f"Identifier column(s) {', '.join(missing_ids)} not in the data: output rows follow input order"] if missing_ids else [])
+    if isinstance(writer, _ControlWriter):
+        lines.append(writer.note())
     if rule.whole_file and rule.point is not None:
         lines.append(f"Capacity applied over all {state.rows:,} rows: {state.acted:,} acted on ({state.acted / max(state.rows, 1):.1%})")
     return PredictSummary(rows=state.rows, out=Path(out), seconds=time.monotonic() - start, notes=lines)

@@ -152,7 +152,27 @@ def write_outputs(spec: Spec, frame: pd.DataFrame, result: TrainResult, out: Pat
         result.leaderboard.to_csv(tmp, index=False)
     payload = {**result.metrics, "decisions": result.decisions}
     write_text_atomic(out / "metrics.json", json.dumps(payload, indent=2, default=str))
-    return {"bundle": bundle, "leaderboard": out / "leaderboard.csv", "metrics": out / "metrics.json"}
+    paths = {"bundle": bundle, "leaderboard": out / "leaderboard.csv", "metrics": out / "metrics.json"}
+    return paths | _write_report(bundle, out / "report.html")
+
+
+def _report_files(frame: pd.DataFrame, spec: Spec, result: TrainResult) -> dict[str, bytes]:
+    """holdout.parquet (hold-out rows with their honest predictions) and leaderboard.csv, for `kpiml report`."""
+    from kpiml.reporting.evidence import bundle_files
+
+    return bundle_files(frame, spec, result)
+
+
+def _write_report(bundle: Path, out: Path) -> dict[str, Path]:
+    """DIR/report.html from the saved bundle; a failure costs the page, not the trained model."""
+    from kpiml.reporting import write_report
+
+    try:
+        write_report(bundle, out)
+    except Exception as exc:  # the bundle is saved; say how to retry instead of losing the run
+        _console().print(f"[yellow]note:[/yellow] report.html not written ({type(exc).__name__}: {exc}); retry with: kpiml report {bundle}")
+        return {}
+    return {"report": out}
 
 
 def _with_ci(figures: dict[str, Any], name: str) -> str:
@@ -259,11 +279,18 @@ def predict_command(
     table: Annotated[str | None, typer.Option(help="Table name inside a database source.")] = None,
     query: Annotated[str | None, typer.Option(help="SQL query to run on a database source instead of --table.")] = None,
     chunk_rows: Annotated[int, typer.Option(min=1, help="Rows scored per chunk (bounds memory on large files).")] = 100_000,
+    holdout: Annotated[float, typer.Option(min=0.0, max=0.99, help="Control group: share of the rows the model would act on that get decision 0 and control 1, chosen by the identifier's hash (as `kpiml serve --holdout`).")] = 0.0,
+    holdout_salt: Annotated[str, typer.Option(help="Salt of the control-group hash (one per campaign; the same as serve's for the same customers).")] = "kpiml-control",
 ) -> None:
-    """Score DATA with a trained model after checking it against the model's input contract."""
+    """Score DATA with a trained model after checking it against the model's input contract.
+
+    With --holdout the output gets a `control` column: control rows are rows the model would
+    act on, held out so that `kpiml monitor` can measure the KPI impact; their decision is 0,
+    so acting on `decision == 1` leaves them alone.
+    """
     from kpiml.predicting import predict_file
 
-    summary = predict_file(model, data, out, table=table, query=query, chunk_rows=chunk_rows)
+    summary = predict_file(model, data, out, table=table, query=query, chunk_rows=chunk_rows, holdout=holdout, holdout_salt=holdout_salt)
     console = _console()
     for line in summary.notes:
         console.print(f"[yellow]note:[/yellow] {line}")
