@@ -68,6 +68,7 @@ def _register_optional_commands() -> None:
     for module, names in (
         ("kpiml.train_cli", ("train_command:train", "predict_command:predict")),
         ("kpiml.roi_cli", ("roi_command:roi",)),
+        ("kpiml.report_cli", ("report_command:report",)),
         ("kpiml.forecast_cli", ("forecast_command:forecast", "anomalies_command:anomalies")),
         ("kpiml.snapshots_cli", ("snapshots_command:snapshots",)),
         ("kpiml.serve_cli", ("serve_command:serve",)),

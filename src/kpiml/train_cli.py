@@ -147,12 +147,33 @@ def write_outputs(spec: Spec, frame: pd.DataFrame, result: TrainResult, out: Pat
 
     contract = build_contract(frame, spec)
     files = {**_kpi_files(result), **_reference_files(frame, contract, result)}
+    files.update(_report_files(frame, spec, result))
     bundle = save_bundle(result.model, contract, _metadata(spec, frame, result), out / "model", files)
     with atomic_path(out / "leaderboard.csv") as tmp:
         result.leaderboard.to_csv(tmp, index=False)
     payload = {**result.metrics, "decisions": result.decisions}
     write_text_atomic(out / "metrics.json", json.dumps(payload, indent=2, default=str))
-    return {"bundle": bundle, "leaderboard": out / "leaderboard.csv", "metrics": out / "metrics.json"}
+    paths = {"bundle": bundle, "leaderboard": out / "leaderboard.csv", "metrics": out / "metrics.json"}
+    return paths | _write_report(bundle, out / "report.html")
+
+
+def _report_files(frame: pd.DataFrame, spec: Spec, result: TrainResult) -> dict[str, bytes]:
+    """holdout.parquet (hold-out rows with their honest predictions) and leaderboard.csv, for `kpiml report`."""
+    from kpiml.reporting.evidence import bundle_files
+
+    return bundle_files(frame, spec, result)
+
+
+def _write_report(bundle: Path, out: Path) -> dict[str, Path]:
+    """DIR/report.html from the saved bundle; a failure costs the page, not the trained model."""
+    from kpiml.reporting import write_report
+
+    try:
+        write_report(bundle, out)
+    except Exception as exc:  # the bundle is saved; say how to retry instead of losing the run
+        _console().print(f"[yellow]note:[/yellow] report.html not written ({type(exc).__name__}: {exc}); retry with: kpiml report {bundle}")
+        return {}
+    return {"report": out}
 
 
 def _with_ci(figures: dict[str, Any], name: str) -> str:
@@ -189,6 +210,8 @@ def _print_summary(result: TrainResult, paths: dict[str, Path], tracked: dict[st
     for line in _kpi_lines(result):
         console.print(line)
     console.print(f"Bundle: [bold]{paths['bundle']}[/bold]  leaderboard: {paths['leaderboard']}  metrics: {paths['metrics']}")
+    if "report" in paths:
+        console.print(f"Report: [bold]{paths['report']}[/bold]")
     if tracked and uri:
         console.print(f"MLflow run {tracked['run_id']} registered as {tracked['model_uri']}; open the UI with: {ui_command(uri)}")
 

@@ -62,6 +62,7 @@ class TrainResult:
     metrics: dict[str, Any]
     decisions: list[str] = field(default_factory=list)
     kpi: KpiOutcome | None = None  # operating point, OOF rows it was chosen on, KPI figures
+    holdout: tuple[np.ndarray, np.ndarray] | None = None  # hold-out row positions and their predictions (for the report)
 
 
 def encode_target(frame: pd.DataFrame, spec: Spec) -> tuple[np.ndarray, list[str]]:
@@ -422,4 +423,4 @@ def train_model(spec: Spec, frame: pd.DataFrame, *, budget: float | None = None,
     model = KpimlModel(members=final, **kw)
     if outcome is not None and outcome.point is not None and outcome.point.ranking == "probability" and outcome.point.threshold is not None:
         model.threshold = outcome.point.threshold
-    return TrainResult(model, board, metrics, decisions, outcome)
+    return TrainResult(model, board, metrics, decisions, outcome, (ctx.splits.holdout, holdout_pred))

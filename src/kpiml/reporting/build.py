@@ -1,0 +1,131 @@
+"""Assemble report.html from a bundle: compute each section, draw its charts, render the template.
+
+Reads only the bundle (metadata, operating point, out-of-fold rows, stored hold-out and
+leaderboard), or new labelled data when given, so `kpiml train` and `kpiml report MODEL`
+produce the same page from the same bundle.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kpiml.errors import KpimlError
+from kpiml.reporting import binary, context, explain, multiclass, regression, segments
+from kpiml.reporting.evidence import Evidence, new_evidence, read_leaderboard, stored_evidence
+from kpiml.reporting.page import render, svg
+from kpiml.spec import Spec
+
+N_BOOT = 200  # resamples for the report's intervals: two decimals of a percentile are enough here
+DEPENDENCE_FEATURES = 3
+MAX_BYTES = 5 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ReportPage:
+    html: str
+    seconds: float
+    figures: int
+
+
+def _evidence(bundle: Any, spec: Spec, data: str | None, table: str | None, query: str | None) -> Evidence:
+    if data is not None:
+        return new_evidence(bundle, spec, data, table, query)
+    stored = stored_evidence(bundle.path, bundle.model.problem)
+    if stored is None:
+        raise KpimlError(f"Bundle {bundle.path} stores no hold-out rows to report on",
+                         expected="a bundle trained by this version of kpiml, or labelled data",
+                         fix=f"pass labelled rows: kpiml report {bundle.path} --data TEST.csv")
+    return stored
+
+
+def _explain(bundle: Any, spec: Spec, ev: Evidence) -> dict[str, Any]:
+    """Importance, dependence of the score on the top features, and the segment columns they imply."""
+    ranked, how = explain.importance(bundle.model, ev.frame, ev.y)
+    ylabel = {"binary": "mean predicted probability", "regression": f"mean predicted {spec.target.column}"}.get(bundle.model.problem, "mean top-class probability")
+    top = [str(f) for f in ranked.index[:DEPENDENCE_FEATURES] if f in ev.frame.columns]
+    categorical = [c.name for c in spec.feature_columns() if c.role in ("categorical", "boolean")]
+    return {"importance": svg(explain.importance_svg(ranked, how)), "how": how,
+            "table": [{"feature": str(k), "value": float(v)} for k, v in ranked.head(explain.TOP).items()],
+            "dependence": [svg(explain.dependence_svg(bundle.model, ev.frame, f, ylabel)) for f in top],
+            "segment_columns": segments.segment_columns(ev.frame, categorical, [str(i) for i in ranked.index])}
+
+
+def _binary(bundle: Any, ev: Evidence, cols: list[str]) -> dict[str, Any]:
+    from kpiml.artifact import read_operating_point
+
+    point = read_operating_point(bundle.path)
+    economics = bool((bundle.metadata.get("operating_point") or {}).get("economics")) and point is not None
+    act = binary.decisions(ev, point)
+    profit = binary.row_profit(ev, point, act) if economics else None
+    labels = [str(c) for c in bundle.model.classes]
+    return {"point": point, "economics": economics, "share": float(act.mean()), "acted": int(act.sum()),
+            "kpi_figures": binary.kpi_figures(ev, point, economics, N_BOOT), "metrics": binary.metrics(ev, act, N_BOOT),
+            "curves": [{**c, "svg": svg(c["svg"])} for c in binary.curves(ev, point, act, economics)],
+            "confusion": svg(binary.confusion(ev, act, labels)["svg"]), "profit": None if profit is None else float(profit.sum()),
+            "segments": [{"column": c, "rows": segments.binary_segments(ev.frame, c, ev.y, ev.score, act, profit)} for c in cols]}
+
+
+def _regression(bundle: Any, spec: Spec, ev: Evidence, cols: list[str]) -> dict[str, Any]:
+    from kpiml.reporting.stats import metric_table
+
+    captured, captured_svg = regression.value_captured(ev)
+    y = np.asarray(ev.y, dtype=float)
+    return {"metrics": metric_table("regression", y, ev.pred, N_BOOT),
+            "curves": [{**c, "svg": svg(c["svg"])} for c in regression.residual_plots(ev, spec.target.column)],
+            "captured": captured, "captured_svg": svg(captured_svg), "rule": (bundle.metadata.get("operating_point") or {}).get("reason", ""),
+            "segments": [{"column": c, "rows": segments.regression_segments(ev.frame, c, y, ev.pred)} for c in cols]}
+
+
+def _multiclass(bundle: Any, ev: Evidence, cols: list[str]) -> dict[str, Any]:
+    from kpiml.reporting.stats import metric_table
+
+    classes = [str(c) for c in bundle.model.classes]
+    return {"metrics": metric_table("multiclass", ev.y, ev.pred, N_BOOT), "per_class": multiclass.per_class(ev, classes),
+            "confusion": svg(multiclass.confusion_svg(ev, classes)),
+            "segments": [{"column": c, "rows": segments.multiclass_segments(ev.frame, c, ev.y, ev.pred)} for c in cols]}
+
+
+def build_page(model_dir: Path, data: str | None = None, *, table: str | None = None, query: str | None = None) -> ReportPage:
+    """The report of a bundle as one self-contained HTML page, on its hold-out or on `data`."""
+    from kpiml.artifact import load_bundle
+    from kpiml.reporting.manager import campaign_screen
+
+    started = time.monotonic()
+    bundle = load_bundle(Path(model_dir))
+    spec = Spec.model_validate(bundle.metadata["spec"])
+    ev = _evidence(bundle, spec, data, table, query)
+    board = read_leaderboard(bundle.path)
+    rows, spread = context.leaderboard(board)
+    explained = _explain(bundle, spec, ev)
+    problem = bundle.model.problem
+    cols = explained["segment_columns"]
+    section = (_binary(bundle, ev, cols) if problem == "binary" else _regression(bundle, spec, ev, cols) if problem == "regression"
+               else _multiclass(bundle, ev, cols))
+    page = {"spec": spec, "meta": bundle.metadata, "problem": problem, "source": ev.source, "rows": len(ev.y), "new_data": data is not None,
+            "campaign": campaign_screen(bundle.path) if problem == "binary" else None, "section": section, "explained": explained,
+            "plan": context.plan_recap(spec), "changes": context.changes(bundle.metadata, board), "warnings": context.warnings(spec, ev.notes),
+            "leaderboard": rows, "spread": svg(spread) if spread else "", "positive_rate": float(np.mean(ev.y)) if problem == "binary" else None,
+            "model_dir": str(bundle.path)}
+    html = render("report.html.j2", r=page)
+    return ReportPage(html, time.monotonic() - started, html.count("<svg"))
+
+
+def write_report(model_dir: Path, out: Path, data: str | None = None, *, table: str | None = None, query: str | None = None) -> ReportPage:
+    """Build the page and write it atomically to `out`; refuse a page over 5 MB (it would not open well offline)."""
+    from kpiml.atomic import write_text_atomic
+
+    if Path(out).suffix.lower() not in (".html", ".htm"):
+        raise KpimlError(f"The report is an HTML page, but '{out}' does not end in .html", expected="a file name ending in .html",
+                         got=Path(out).suffix or "no suffix", fix="name it e.g. report.html")
+    page = build_page(model_dir, data, table=table, query=query)
+    size = len(page.html.encode("utf-8"))
+    if size > MAX_BYTES:
+        raise KpimlError(f"The report would be {size / 1e6:.1f} MB, over the 5 MB a self-contained page should weigh",
+                         fix="report a smaller sample of rows with --data")
+    write_text_atomic(Path(out), page.html)
+    return page
