@@ -76,3 +76,51 @@ def test_a_fast_path_that_differs_is_not_used(loaded: object, monkeypatch: pytes
     monkeypatch.setattr(fastpath.FastModel, "predict_matrix", lambda self, cols: real(self, cols) + 1e-6)
     fast, how = compile_model(loaded)
     assert fast is None and "differed" in how
+
+
+def test_linear_models_are_scored_as_a_matrix_product(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Check that logistic and ridge parts predict through the compiled product (sklearn's
+    predict is never called) with sklearn's numbers, and that other models keep sklearn's."""
+    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.tree import DecisionTreeClassifier
+
+    from kpiml.training import SklearnFitted
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(300, 4))
+    y = (x[:, 0] + rng.normal(size=300) > 0).astype(int)
+    logistic = SklearnFitted(LogisticRegression().fit(x, y), "binary", 2)
+    ridge = SklearnFitted(Ridge(alpha=2.0).fit(x, x[:, 1] * 3), "regression")
+    tree = SklearnFitted(DecisionTreeClassifier().fit(x, y), "binary", 2)
+    want = [f.predict(x) for f in (logistic, ridge)]
+    assert fastpath._predictor(tree) == tree.predict
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("sklearn called on the fast path")
+
+    monkeypatch.setattr(LogisticRegression, "predict_proba", refuse)
+    monkeypatch.setattr(Ridge, "predict", refuse)
+    for fitted, expected in zip((logistic, ridge), want, strict=True):
+        np.testing.assert_allclose(fastpath._predictor(fitted)(x), expected, rtol=0, atol=1e-12)
+
+
+def test_reasons_from_the_fast_path_equal_the_pipelines(bundle: Path) -> None:
+    """Check that the service explains rows on the compiled matrices (proven at load) and
+    gives the same reasons as explaining through the sklearn pipeline."""
+    from kpiml.serving.config import ServeConfig
+    from kpiml.serving.decisions import reasons_for
+    from kpiml.serving.source import ModelSource, build_loaded
+
+    config = ServeConfig(model=str(bundle))
+    source = ModelSource(config)
+    model = build_loaded(config, source.version_key(), source.local_bundle(source.version_key()))
+    if not model.scorer.explains:
+        pytest.skip("no explanations module")
+    assert model.scorer.fast_reasons
+    cols = synthetic_columns(model.bundle.contract, 30, seed=9)
+    encoded: list[np.ndarray] = []
+    model.scorer.fast.predict_matrix(cols, encoded)
+    quick = model.scorer.reasons(cols, 30, encoded)
+    slow = reasons_for(model.bundle, pd.DataFrame(cols), model.scorer.top_reasons)
+    assert [[r["feature"] for r in row] for row in quick] == [[r["feature"] for r in row] for row in slow]
+    np.testing.assert_allclose([[r["effect"] for r in row] for row in quick], [[r["effect"] for r in row] for row in slow], rtol=0, atol=1e-9)

@@ -142,7 +142,7 @@ def _too_large(limit: int) -> ApiError:
     return ApiError(413, f"Request body exceeds the limit of {limit:,} bytes; send fewer rows per request")
 
 
-async def read_body(headers: Mapping[str, str], receive: Callable[[], Awaitable[dict[str, Any]]], limit: int) -> bytes:
+async def read_body(headers: Mapping[str, str], receive: Callable[[], Awaitable[Any]], limit: int) -> bytes:
     """The body, refused with 413 as soon as it is known to exceed `limit` bytes (from
     Content-Length before reading, or while reading a chunked body)."""
     declared = headers.get("content-length", "")
@@ -232,7 +232,7 @@ def _install_routes(app: FastAPI, service: Service) -> None:
     from kpiml.serving import schema
 
     errors: dict[int | str, dict[str, Any]] = {code: {"model": schema.ErrorResponse, "description": text} for code, text in ((401, "Missing or wrong API key"), (413, "Body or row count above the limit"), (422, "A field is missing, of the wrong type, or out of range"))}
-    guarded = {k: v for k, v in errors.items() if k == 401}
+    guarded: dict[int | str, dict[str, Any]] = {k: v for k, v in errors.items() if k == 401}
 
     @app.post("/predict", response_model=schema.PredictResponse, responses=errors, summary="Score one row (a JSON object) or a list of rows (a JSON array)")
     async def predict(request: Request) -> Response:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import json
 import logging
 import queue
@@ -170,7 +171,7 @@ class MicroBatcher:
                     continue
                 done = self.committer.commit(data)
                 self._pending.add(done)
-                done.add_done_callback(lambda f, g=group, b=bodies: self._answer(f, g, b))
+                done.add_done_callback(functools.partial(self._answer, group=group, bodies=bodies))
             await asyncio.sleep(0)
 
     def _answer(self, done: asyncio.Future[None], group: list[Job], bodies: list[bytes]) -> None:

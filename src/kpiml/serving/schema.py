@@ -76,7 +76,8 @@ def _category_type(entry: dict[str, Any], unseen: str) -> Any:
     as_int = [int(c) for c in cats if c.lstrip("-").isdigit() and str(int(c)) == c]
     if unseen == "accept" or not entry.get("categories_complete", False) or not cats:
         return Annotated[str, Strict()] | Annotated[int, Strict()] if as_int else Annotated[str, Strict()]
-    return Literal[tuple(cats + as_int)]  # type: ignore[valid-type]
+    allowed: list[str | int] = [*cats, *as_int]
+    return Literal[tuple(allowed)]  # type: ignore[valid-type]
 
 
 def feature_type(entry: dict[str, Any], tolerance: float | None, unseen: str, *, nullable: bool = True) -> Any:

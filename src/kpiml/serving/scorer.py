@@ -10,13 +10,16 @@ pipeline at load time, else through the bundle's own pipeline on a DataFrame.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+import logging
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from kpiml.serving.decisions import DecisionRule, reasons_for
 from kpiml.serving.schema import BOOL_WORDS, TRUE_WORDS
+
+log = logging.getLogger("kpiml.serve")
 
 
 @dataclass
@@ -74,6 +77,9 @@ class Scorer:
         self.value_field = None  # the row field holding the KPI's per-row value (schema.row_model)
         if rule.value_column is not None:
             self.value_field = next((f for f, n, _, _ in self.features if n == rule.value_column), "v0")
+        self.explains = _has_explanations()
+        self.fast_reasons = False
+        self.fast_reasons = self._prove_fast_reasons()
 
     def prepare(self, rows: list[Any]) -> Batch:
         """Typed feature columns, identifiers, KPI values and JSON-ready inputs of `rows`."""
@@ -95,21 +101,61 @@ class Scorer:
 
         return pd.DataFrame(batch.columns)
 
-    def predict(self, batch: Batch) -> np.ndarray:
-        """The model's prediction matrix (calibrated), through the fast path when proven."""
+    def predict(self, batch: Batch, encoded: list[np.ndarray] | None = None) -> np.ndarray:
+        """The model's prediction matrix (calibrated), through the fast path when proven
+        (which appends each part's encoded matrix to `encoded` when given)."""
         if self.fast is not None:
-            return np.asarray(self.fast.predict_matrix(batch.columns), dtype="float64")
+            return np.asarray(self.fast.predict_matrix(batch.columns, encoded), dtype="float64")
         return np.asarray(self.bundle.model.predict_matrix(self.frame(batch)), dtype="float64")
 
     def score(self, batch: Batch) -> Scored:
         """Scores, decisions (control rows set to 0), expected values, notes and reasons."""
-        pred = self.predict(batch)
+        encoded: list[np.ndarray] = []
+        pred = self.predict(batch, encoded)
         score, decision, ev = self.rule.apply(pred, batch.values)
         control = self._control(batch, decision)
         for i in np.flatnonzero(control):
             decision[int(i)] = 0
-        reasons = reasons_for(self.bundle, self.frame(batch), self.top_reasons) if self.top_reasons > 0 and _has_explanations() else [[] for _ in range(batch.n)]
-        return Scored(score, decision, ev, control, self.notes(batch), reasons)
+        return Scored(score, decision, ev, control, self.notes(batch), self.reasons(batch.columns, batch.n, encoded))
+
+    def reasons(self, columns: dict[str, np.ndarray], n: int, encoded: list[np.ndarray]) -> list[list[dict[str, Any]]]:
+        """Top reasons per row; explained on the fast path's matrices once that is proven to
+        give the same reasons (the sklearn pipeline costs tens of milliseconds per batch)."""
+        if self.top_reasons <= 0 or not self.explains:
+            return [[] for _ in range(n)]
+        import pandas as pd
+
+        frame = pd.DataFrame(columns)
+        bundle = self.bundle
+        if self.fast_reasons and encoded:
+            from kpiml.serving.fastpath import encoded_model
+
+            bundle = replace(bundle, model=encoded_model(bundle.model, encoded, frame))
+        return reasons_for(bundle, frame, self.top_reasons)
+
+    def _prove_fast_reasons(self) -> bool:
+        """Whether reasons explained on the fast path's matrices equal the pipeline's, on the
+        probe rows `compile_model` scores (checked once, at load)."""
+        if self.fast is None or not self.explains or self.top_reasons <= 0:
+            return False
+        import pandas as pd
+
+        from kpiml.serving.fastpath import synthetic_columns
+
+        columns = synthetic_columns(self.bundle.contract, n=200)
+        try:
+            slow = reasons_for(self.bundle, pd.DataFrame(columns), self.top_reasons)
+            self.fast_reasons = True
+            encoded: list[np.ndarray] = []
+            self.fast.predict_matrix(columns, encoded)
+            quick = self.reasons(columns, len(slow), encoded)
+        except Exception as exc:  # an explanation the view cannot give: explain through sklearn
+            log.info("reasons through the sklearn pipeline (%s: %s)", type(exc).__name__, exc)
+            return False
+        same = all(_same_reasons(a, b) for a, b in zip(slow, quick, strict=True))
+        if not same:
+            log.warning("reasons on the fast path differ from the pipeline's; explaining through sklearn")
+        return same
 
     def _control(self, batch: Batch, decision: list[Any]) -> np.ndarray:
         if self.holdout <= 0 or not self.rule.acts or not self.identifiers:
@@ -131,10 +177,16 @@ class Scorer:
                     out[int(i)].append(f"{name}={col[i]:g} is outside the training range [{entry['min']:g}, {entry['max']:g}]: the score extrapolates")
             elif kind == "categorical" and self.check_unseen and entry.get("categories_complete"):
                 known = set(entry.get("categories", []))
-                for i, v in enumerate(col):
+                for j, v in enumerate(col):
                     if isinstance(v, str) and v not in known:
-                        out[i].append(f"{name}={v!r} was not seen in training: scored as an unknown category")
+                        out[j].append(f"{name}={v!r} was not seen in training: scored as an unknown category")
         return out
+
+
+def _same_reasons(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> bool:
+    if [(r["feature"], r.get("value"), r.get("text")) for r in a] != [(r["feature"], r.get("value"), r.get("text")) for r in b]:
+        return False
+    return all(abs(x["effect"] - y["effect"]) <= 1e-9 for x, y in zip(a, b, strict=True))
 
 
 def _has_explanations() -> bool:
