@@ -39,19 +39,28 @@ def row_profit(evidence: Evidence, point: OperatingPoint | None, act: np.ndarray
     return np.where(act == 1, row_gains(evidence.y, payoff), 0.0)
 
 
-def kpi_figures(evidence: Evidence, point: OperatingPoint | None, economics: bool, n_boot: int) -> list[dict[str, Any]]:
-    """Hold-out KPI figures with bootstrap intervals (`kpiml.kpi.holdout_figures`, as training reports them)."""
+_NAMES = {"profit_per_row": "profit per customer at the operating point", "max_profit_per_row": "best possible threshold on these rows",
+          "regret_per_row": "regret against a perfect model", "gain_at_k": "share of positives in the top 10 %",
+          "emp_per_customer": "EMP per customer (expected maximum profit)", "share_acted": "share acted on"}
+
+
+def kpi_figures(evidence: Evidence, point: OperatingPoint | None, economics: bool, n_boot: int,
+                stored: dict[str, float] | None = None) -> list[dict[str, Any]]:
+    """Hold-out KPI figures with bootstrap intervals (`kpiml.kpi.holdout_figures`, as training reports them).
+
+    `stored` is the flat hold-out block of metrics.json: when the evidence is that hold-out, its
+    figures were computed by the same function at train time and are reused as they are.
+    """
     from kpiml.kpi import holdout_figures
 
     if not economics or point is None or len(np.unique(evidence.y)) < 2:
         return []
-    names = {"profit_per_row": "profit per customer at the operating point", "max_profit_per_row": "best possible threshold on these rows",
-             "regret_per_row": "regret against a perfect model", "lift_at_k": "lift in the top 10 %", "gain_at_k": "share of positives in the top 10 %",
-             "emp_per_customer": "EMP per customer (expected maximum profit)", "share_acted": "share acted on"}
+    if stored and "profit_per_row" in stored:
+        return [{"name": name, "key": k, "estimate": stored[k], "low": stored.get(f"{k}_low"), "high": stored.get(f"{k}_high")}
+                for k, name in _NAMES.items() if k in stored]
     figures = holdout_figures(evidence.y, evidence.score, point, evidence.values, n_boot=n_boot)
-    figures.pop("lift_at_k", None)  # the metrics table has it (lift_at_10)
-    return [{"name": names.get(k, k), "key": k, "estimate": ci.estimate, "low": ci.low if ci.n_boot else None,
-             "high": ci.high if ci.n_boot else None} for k, ci in figures.items()]
+    return [{"name": name, "key": k, "estimate": figures[k].estimate, "low": figures[k].low if figures[k].n_boot else None,
+             "high": figures[k].high if figures[k].n_boot else None} for k, name in _NAMES.items() if k in figures]
 
 
 def curves(evidence: Evidence, point: OperatingPoint | None, act: np.ndarray, economics: bool) -> list[dict[str, str]]:

@@ -55,7 +55,7 @@ def _explain(bundle: Any, spec: Spec, ev: Evidence) -> dict[str, Any]:
             "segment_columns": segments.segment_columns(ev.frame, categorical, [str(i) for i in ranked.index])}
 
 
-def _binary(bundle: Any, ev: Evidence, cols: list[str]) -> dict[str, Any]:
+def _binary(bundle: Any, ev: Evidence, cols: list[str], new_data: bool) -> dict[str, Any]:
     from kpiml.artifact import read_operating_point
 
     point = read_operating_point(bundle.path)
@@ -64,10 +64,16 @@ def _binary(bundle: Any, ev: Evidence, cols: list[str]) -> dict[str, Any]:
     profit = binary.row_profit(ev, point, act) if economics else None
     labels = [str(c) for c in bundle.model.classes]
     return {"point": point, "economics": economics, "share": float(act.mean()), "acted": int(act.sum()),
-            "kpi_figures": binary.kpi_figures(ev, point, economics, N_BOOT), "metrics": binary.metrics(ev, act, N_BOOT),
+            "kpi_figures": binary.kpi_figures(ev, point, economics, N_BOOT, None if new_data else _stored_holdout(bundle, ev)), "metrics": binary.metrics(ev, act, N_BOOT),
             "curves": [{**c, "svg": svg(c["svg"])} for c in binary.curves(ev, point, act, economics)],
             "confusion": svg(binary.confusion(ev, act, labels)["svg"]), "profit": None if profit is None else float(profit.sum()),
             "segments": [{"column": c, "rows": segments.binary_segments(ev.frame, c, ev.y, ev.score, act, profit)} for c in cols]}
+
+
+def _stored_holdout(bundle: Any, ev: Evidence) -> dict[str, float] | None:
+    """The hold-out figures of metrics.json, when the evidence holds every hold-out row (not a sample of them)."""
+    metrics = bundle.metadata.get("metrics") or {}
+    return metrics.get("holdout") if (metrics.get("rows") or {}).get("holdout") == len(ev.y) else None
 
 
 def _regression(bundle: Any, spec: Spec, ev: Evidence, cols: list[str]) -> dict[str, Any]:
@@ -85,7 +91,7 @@ def _multiclass(bundle: Any, ev: Evidence, cols: list[str]) -> dict[str, Any]:
     from kpiml.reporting.stats import metric_table
 
     classes = [str(c) for c in bundle.model.classes]
-    return {"metrics": metric_table("multiclass", ev.y, ev.pred, N_BOOT), "per_class": multiclass.per_class(ev, classes),
+    return {"metrics": metric_table("multiclass", ev.y, ev.pred, N_BOOT), "per_class": multiclass.per_class(ev, classes), "curves": [],
             "confusion": svg(multiclass.confusion_svg(ev, classes)),
             "segments": [{"column": c, "rows": segments.multiclass_segments(ev.frame, c, ev.y, ev.pred)} for c in cols]}
 
@@ -104,7 +110,7 @@ def build_page(model_dir: Path, data: str | None = None, *, table: str | None = 
     explained = _explain(bundle, spec, ev)
     problem = bundle.model.problem
     cols = explained["segment_columns"]
-    section = (_binary(bundle, ev, cols) if problem == "binary" else _regression(bundle, spec, ev, cols) if problem == "regression"
+    section = (_binary(bundle, ev, cols, data is not None) if problem == "binary" else _regression(bundle, spec, ev, cols) if problem == "regression"
                else _multiclass(bundle, ev, cols))
     page = {"spec": spec, "meta": bundle.metadata, "problem": problem, "source": ev.source, "rows": len(ev.y), "new_data": data is not None,
             "campaign": campaign_screen(bundle.path) if problem == "binary" else None, "section": section, "explained": explained,
