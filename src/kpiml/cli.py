@@ -56,7 +56,9 @@ def plan_command(
             raise KpimlError("Give either DATA with --target, or --spec, not both", fix="drop DATA to re-render from the spec, or drop --spec to plan from data")
         rerender_plan(spec, kpi)
         return
-    if data is None or target is None:
+    from kpiml.planning.snapshot import has_snapshot_description
+
+    if data is None or (target is None and not has_snapshot_description(data)):
         raise KpimlError("`kpiml plan` needs DATA and --target (or --spec FILE)", expected="kpiml plan DATA --target COL [--positive LABEL] [--out DIR]", fix="for example: kpiml plan customers.csv --target churn --positive Yes --out churn-project")
     run_plan(data, target=target, positive=positive, out=out, table=table, query=query, budget=budget, kpi=kpi)
 

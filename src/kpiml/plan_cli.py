@@ -18,7 +18,7 @@ from kpiml.spec import Spec, load_spec, spec_to_yaml
 console = Console(highlight=False)
 
 
-def run_plan(data: str, *, target: str, positive: str | None, out: Path, table: str | None, query: str | None, budget: int | None, kpi: KpiFlags | None = None) -> None:
+def run_plan(data: str, *, target: str | None, positive: str | None, out: Path, table: str | None, query: str | None, budget: int | None, kpi: KpiFlags | None = None) -> None:
     from kpiml.kpi_flags import spec_with_flags
     from kpiml.planning import build_plan, render_plan
 

@@ -133,6 +133,7 @@ class SplitBlock(StrictModel):
     folds: int = Field(ge=2, le=20)
     group_column: str | None = None
     time_column: str | None = None
+    embargo_days: float = Field(default=0, ge=0, description="Time-ordered splits: a training row must be this long before every validation row (a snapshot's label horizon).")
     seed: int = 0
     reason: str = ""
 
@@ -143,6 +144,28 @@ class SplitBlock(StrictModel):
         if self.strategy == "time" and not self.time_column:
             raise ValueError("strategy 'time' needs time_column")
         return self
+
+
+class SnapshotFeature(StrictModel):
+    name: str
+    reason: str = ""
+
+
+class SnapshotBlock(StrictModel):
+    """What a snapshot table is: one row per (entity, cutoff), features from before the cutoff,
+    a label from the horizon after it. It decides the split (time-ordered by cutoff, entities
+    grouped, embargoed by the horizon) and which columns are checked for leakage."""
+
+    entity_column: str = Field(description="Entity id; each entity has one row per cutoff it was active at.")
+    cutoff_column: str = "cutoff"
+    label_column: str = "label"
+    horizon_days: int | None = Field(default=None, ge=1, description="Label window (cutoff, cutoff + horizon]; None when unknown.")
+    label_definition: str = ""
+    cutoffs: list[str] = Field(default_factory=list)
+    windows: list[int] = Field(default_factory=list, description="Feature windows in days.")
+    window_reason: str = ""
+    features: list[SnapshotFeature] = Field(default_factory=list, description="Columns built by `kpiml snapshots`, each with why.")
+    reason: str = ""
 
 
 class Candidate(StrictModel):
@@ -198,6 +221,7 @@ class Spec(StrictModel):
     version: Literal[1] = 1
     project: ProjectBlock
     data: DataBlock
+    snapshot: SnapshotBlock | None = None
     target: TargetBlock
     columns: list[ColumnPlan]
     kpi: KpiBlock
@@ -218,6 +242,11 @@ class Spec(StrictModel):
         for key, col in (("split.group_column", self.split.group_column), ("split.time_column", self.split.time_column)):
             if col is not None and col not in names:
                 raise ValueError(f"{key} names '{col}', which is not in columns")
+        if self.snapshot is not None:
+            for key in ("entity_column", "cutoff_column"):
+                col = getattr(self.snapshot, key)
+                if col not in names:
+                    raise ValueError(f"snapshot.{key} names '{col}', which is not in columns")
         if self.target.problem == "binary" and self.target.positive is None:
             raise ValueError("target.positive must be set for a binary target")
         return self
@@ -269,5 +298,5 @@ def spec_to_yaml(spec: Spec) -> str:
         "# Edit values, then `kpiml plan --spec THIS_FILE` re-renders the plan and\n"
         "# `kpiml train --spec THIS_FILE` trains from it. Unknown keys are rejected.\n"
     )
-    body = yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False, allow_unicode=True, width=100)
+    body = yaml.safe_dump(spec.model_dump(mode="json", exclude={"snapshot"} if spec.snapshot is None else None), sort_keys=False, allow_unicode=True, width=100)
     return header + body

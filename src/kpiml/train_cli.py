@@ -51,7 +51,9 @@ def _read_inputs(data: str | None, target: str | None, positive: str | None, spe
 
         spec = load_spec(spec_path)
         return spec, frame_for_spec(spec), False
-    if data is None or target is None:
+    from kpiml.planning.snapshot import has_snapshot_description
+
+    if data is None or (target is None and not has_snapshot_description(data)):
         raise KpimlError("`kpiml train` needs DATA and --target (or --spec FILE)", expected="kpiml train DATA --target COL [--positive LABEL] [--budget SECONDS] [--out DIR]", fix="for example: kpiml train customers.csv --target churn --positive Yes --budget 60")
     from kpiml.planning import build_plan
 

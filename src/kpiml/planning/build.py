@@ -10,8 +10,9 @@ import pandas as pd
 from kpiml.data.clean import clean_frame
 from kpiml.data.profile import Profile, profile_table
 from kpiml.data.readers import read_table
-from kpiml.data.target import check_target
+from kpiml.data.target import check_target, encode_target
 from kpiml.planning.decide import build_spec
+from kpiml.planning.snapshot import detect_snapshot, snapshot_leakage, snapshot_target
 from kpiml.spec import Spec
 
 
@@ -28,15 +29,20 @@ def _describe(location: str | Path, table: str | None, query: str | None) -> str
     return f"{location} (table {table})" if table else str(location)
 
 
-def build_plan(location: str | Path, *, target: str, positive: str | None = None, table: str | None = None, query: str | None = None, budget: int | None = None) -> PlanResult:
-    """Everything `kpiml plan` decides for a table and a target."""
+def build_plan(location: str | Path, *, target: str | None, positive: str | None = None, table: str | None = None, query: str | None = None, budget: int | None = None) -> PlanResult:
+    """Everything `kpiml plan` decides for a table and a target (a snapshot table's default: its label)."""
     raw = read_table(location, table=table, query=query)
     frame, cleaning = clean_frame(raw)
     source = _describe(location, table, query)
+    snapshot = detect_snapshot(location, frame, query)
+    target = snapshot_target(target, snapshot, frame, source)
     check = check_target(frame, target, positive, source)
     profile = profile_table(frame, check, str(location), cleaning)
-    spec = build_spec(profile, str(location), table=table, query=query, budget=budget)
     labelled = frame[frame[target].notna()].reset_index(drop=True)
+    if snapshot is not None and check.problem == "binary":
+        flagged = {s.column for s in profile.leakage}
+        profile.leakage += snapshot_leakage(labelled, snapshot, target, encode_target(labelled[target], check), flagged)
+    spec = build_spec(profile, str(location), table=table, query=query, budget=budget, snapshot=snapshot, frame=labelled)
     return PlanResult(spec=spec, profile=profile, frame=labelled)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from kpiml import __version__
 from kpiml.data.profile import ColumnProfile, Profile
@@ -30,11 +30,15 @@ from kpiml.spec import (
     OutlierTreatment,
     ProjectBlock,
     SearchBlock,
+    SnapshotBlock,
     Spec,
     SplitBlock,
     SplitStrategy,
     TargetBlock,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 ONEHOT_MAX = 30
 SVM_MAX_ROWS = 20_000
@@ -127,11 +131,22 @@ def column_plan(p: ColumnProfile, leaks: dict[str, str], split_cols: dict[str, C
     return ColumnPlan(**base, use="feature", encode="tfidf", reason="Free text: TF-IDF of words, limited vocabulary.")
 
 
-def split_block(profile: Profile, rows: int) -> SplitBlock:
+def _with_origin(plan: ColumnPlan, built: dict[str, str]) -> ColumnPlan:
+    """A built snapshot feature's plan, prefixed with why `kpiml snapshots` made it."""
+    if plan.name not in built or plan.use != "feature":
+        return plan
+    return plan.model_copy(update={"reason": f"Point-in-time feature ({built[plan.name]}). {plan.reason}"})
+
+
+def split_block(profile: Profile, rows: int, snapshot: SnapshotBlock | None = None, frame: pd.DataFrame | None = None) -> SplitBlock:
     tier = size_tier(rows)
     holdout = {"small": 0.25, "medium": 0.2, "large": 0.2, "very large": 0.1}[tier]
     folds = {"small": 5, "medium": 5, "large": 3, "very large": 3}[tier]
     sizes = f"{rows:,} labelled rows ({tier}): {holdout:.0%} final hold-out scored once after selection, {folds}-fold cross-validation on the rest"
+    if snapshot is not None and frame is not None:
+        from kpiml.planning.snapshot import snapshot_split
+
+        return snapshot_split(frame, snapshot, holdout, folds, sizes)
     if profile.time_columns:
         col = profile.time_columns[0]
         span = profile.column(col).span_days or 0
@@ -259,19 +274,23 @@ def deployment_blocks(kpi: KpiBlock, profile: Profile) -> tuple[DeploymentBlock,
     return dep, mon
 
 
-def build_spec(profile: Profile, source: str, table: str | None = None, query: str | None = None, budget: int | None = None) -> Spec:
-    """Every decision of the plan for this profile, as an editable spec."""
+def build_spec(profile: Profile, source: str, table: str | None = None, query: str | None = None, budget: int | None = None, snapshot: SnapshotBlock | None = None, frame: pd.DataFrame | None = None) -> Spec:
+    """Every decision of the plan for this profile, as an editable spec (`frame`: the labelled rows, for a snapshot's split)."""
     from kpiml.planning.risks import assess_risks
+    from kpiml.planning.snapshot import feature_reason, snapshot_kpi
 
     rows = sum(profile.target.counts.values()) if profile.target.counts else profile.rows - profile.target.missing_dropped
     leaks = {s.column: s.evidence for s in profile.leakage}
-    split = split_block(profile, rows)
+    split = split_block(profile, rows, snapshot, frame)
     pairs: list[tuple[str | None, ColumnUse]] = [(split.time_column, "time"), (split.group_column, "group")]
+    if snapshot is not None:
+        pairs.append((snapshot.cutoff_column, "time"))
     split_cols = {c: u for c, u in pairs if c}
-    cols = [column_plan(p, leaks, split_cols) for p in profile.column_profiles]
+    built = feature_reason(snapshot)
+    cols = [_with_origin(column_plan(p, leaks, split_cols), built) for p in profile.column_profiles]
     cols.append(ColumnPlan(name=profile.target.column, role="numeric" if profile.target.problem == "regression" else "categorical", use="target", reason=profile.target.reason))
     n_feat = sum(c.use == "feature" for c in cols)
-    kpi = infer_kpi(profile)
+    kpi = infer_kpi(profile) if snapshot is None else snapshot_kpi(infer_kpi(profile), snapshot)
     search = search_block(rows, n_feat, profile)
     if budget is not None:
         search.budget_seconds = budget
@@ -279,6 +298,7 @@ def build_spec(profile: Profile, source: str, table: str | None = None, query: s
     spec = Spec(
         project=ProjectBlock(name=Path(source).stem if "://" not in source else (table or "query"), kpiml_version=__version__),
         data=DataBlock(source=source, table=table, query=query, rows=profile.rows, columns=profile.columns, fingerprint=profile.fingerprint),
+        snapshot=snapshot,
         target=TargetBlock(column=profile.target.column, problem=profile.target.problem, positive=profile.target.positive, classes=profile.target.classes, reason=profile.target.reason),
         columns=cols, kpi=kpi, split=split,
         models=ModelsBlock(candidates=candidates(rows, n_feat, profile.target.problem), search=search),

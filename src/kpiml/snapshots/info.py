@@ -33,6 +33,7 @@ class SnapshotInfo:
     windows: list[int]
     features: list[dict[str, str]]
     split: dict[str, str] = field(default_factory=dict)
+    window_reason: str = ""
 
     @property
     def feature_names(self) -> list[str]:
@@ -64,6 +65,7 @@ def info_from_json(text: str) -> SnapshotInfo:
         windows=list(data["windows"]),
         features=list(data["features"]),
         split=dict(data.get("split", {})),
+        window_reason=str(data.get("window_reason", "")),
     )
 
 
@@ -118,20 +120,34 @@ def leakage_suspects(table: pd.DataFrame, info: SnapshotInfo, margin: float = 0.
     than the best builder feature, it most likely uses information from after the
     cutoff (events in the label window, a status column updated later).
     """
-    labelled = table[table[info.label_column].notna()]
-    y = labelled[info.label_column].to_numpy().astype(int)
+    keys = {info.entity_id, info.cutoff_column, info.label_column}
+    return separation_suspects(table, info.label_column, keys, set(info.feature_names), margin)
+
+
+def separation_suspects(table: pd.DataFrame, label: str, keys: set[str], known: set[str] | None, margin: float = 0.05) -> list[LeakageSuspect]:
+    """Numeric columns outside `known` that separate the label by `margin` AUC better than the reference.
+
+    The reference is the best `known` (point-in-time) column; when nothing is known (a
+    snapshot table that lost its description), it is the best of the *other* columns: a
+    column that stands far above all the rest in a table of honest windows is the one that
+    saw the future. Two leaky columns of equal strength hide each other in that case.
+    """
+    labelled = table[table[label].notna()]
+    y = labelled[label].to_numpy().astype(int)
     if len(np.unique(y)) < 2:
         return []
-    known = set(info.feature_names)
-    keys = {info.entity_id, info.cutoff_column, info.label_column}
-    numeric = [c for c in labelled.columns if c not in keys and pd.api.types.is_numeric_dtype(labelled[c])]
+    numeric = [c for c in labelled.columns if c not in keys and pd.api.types.is_numeric_dtype(labelled[c]) and not pd.api.types.is_bool_dtype(labelled[c])]
     aucs = {c: _separation(labelled[c], y) for c in numeric}
-    best_known = max((a for c, a in aucs.items() if c in known), default=0.5)
-    return [
-        LeakageSuspect(c, a, f"not made by kpiml snapshots and separates the label far better (AUC {a:.3f}) than any point-in-time feature (best {best_known:.3f}); it probably uses data from after the cutoff")
-        for c, a in sorted(aucs.items(), key=lambda kv: -kv[1])
-        if c not in known and a >= best_known + margin
-    ]
+    out = []
+    for c, a in sorted(aucs.items(), key=lambda kv: -kv[1]):
+        if known is not None and c in known:
+            continue
+        pool = [v for k, v in aucs.items() if (k in known if known is not None else k != c)]
+        best = max(pool, default=0.5)
+        if a >= best + margin:
+            ref = "any point-in-time feature" if known is not None else "any other column"
+            out.append(LeakageSuspect(c, a, f"{'not made by kpiml snapshots and ' if known is not None else ''}separates the label far better (AUC {a:.3f}) than {ref} (best {best:.3f}); it probably uses data from after the cutoff"))
+    return out
 
 
 def _separation(values: pd.Series, y: np.ndarray) -> float:

@@ -3,6 +3,12 @@
 Honest validation is the point: with a group column the same entity is never on both sides
 of a split, and with a time column every validation row is strictly later than every row
 the model was trained on (ties in time stay on one side).
+
+A time split may also name a group column and an embargo (a snapshot table: one row per
+entity and cutoff, the label looking `embargo_days` past the cutoff). Then validation rows
+are later cutoffs of entities the model never trained on, and a training row whose label
+window reaches into the validation period is dropped: otherwise the model would have seen
+outcomes from the very period it is validated on.
 """
 
 from __future__ import annotations
@@ -75,7 +81,13 @@ def holdout_split(frame: pd.DataFrame, y: np.ndarray, split: SplitBlock, problem
         late = times >= cutoff
         if late.all() or not late.any():
             raise KpimlError("The time column leaves no rows before the hold-out", fix="lower split.holdout or use another split strategy")
-        return positions[~late], positions[late]
+        early = ~late & (times + _embargo(frame, split) <= cutoff)
+        if split.group_column:
+            held = _entity_draw(_groups(frame, split.group_column), split.holdout, split.seed)
+            late, early = late & held, early & ~held
+        if not early.any() or not late.any():
+            raise KpimlError("The embargo and entity grouping leave no rows on one side of the hold-out", expected=f"rows more than split.embargo_days ({split.embargo_days:g}) before the hold-out period", fix="lower split.embargo_days or split.holdout in kpiml.yaml")
+        return positions[early], positions[late]
     if split.strategy == "grouped":
         gss = GroupShuffleSplit(n_splits=1, test_size=split.holdout, random_state=split.seed)
         train, test = next(gss.split(positions, groups=_groups(frame, split.group_column or "")))
@@ -103,8 +115,7 @@ def cv_folds(frame: pd.DataFrame, y: np.ndarray, split: SplitBlock, problem: str
             k = max(2, smallest)
     positions = np.arange(len(frame))
     if split.strategy == "time":
-        blocks = _time_blocks(_times(frame, split.time_column or ""), k + 1)
-        return [(np.sort(np.concatenate(blocks[: i + 1])), np.sort(blocks[i + 1])) for i in range(len(blocks) - 1)], notes
+        return _time_folds(frame, split, k, notes)
     if split.strategy == "grouped":
         groups = _groups(frame, split.group_column or "")
         k = min(k, len(np.unique(groups)))
@@ -118,4 +129,53 @@ def plan_splits(frame: pd.DataFrame, y: np.ndarray, split: SplitBlock, problem: 
     """Hold-out first, then CV folds on what is left: the hold-out is never searched on."""
     train, holdout = holdout_split(frame, y, split, problem)
     folds, notes = cv_folds(frame.iloc[train], y[train], split, problem)
+    unused = len(frame) - len(train) - len(holdout)
+    if unused:
+        why = " and ".join(w for w, on in ((f"their label window ({split.embargo_days:g} days) reaches the hold-out period", split.embargo_days > 0), (f"their '{split.group_column}' is on the other side", bool(split.group_column))) if on)
+        notes.insert(0, f"{unused:,} rows are in neither the training part nor the hold-out: {why}")
     return SplitPlan(train=train, holdout=holdout, folds=folds, notes=notes)
+
+
+def _embargo(frame: pd.DataFrame, split: SplitBlock) -> float:
+    """The embargo in the units `_times` returns: nanoseconds for dates, the column's own units for numbers."""
+    numeric = pd.api.types.is_numeric_dtype(frame[split.time_column or ""].dtype)
+    return float(split.embargo_days) * (1.0 if numeric else 86_400e9)
+
+
+def _entity_draw(groups: np.ndarray, share: float, seed: int) -> np.ndarray:
+    """Rows whose entity falls in a random `share` of the entities (at least one, never all)."""
+    unique = np.unique(groups)
+    n = min(max(1, round(share * len(unique))), len(unique) - 1)
+    chosen = np.random.default_rng(seed).choice(unique, n, replace=False)
+    return np.isin(groups, chosen)
+
+
+def _time_folds(frame: pd.DataFrame, split: SplitBlock, k: int, notes: list[str]) -> tuple[list[Fold], list[str]]:
+    """Expanding-window folds: fold i trains on the first i + 1 time blocks and validates on the next.
+
+    With a group column the entities are dealt into k random groups and fold i validates only
+    group i, training on the others; with an embargo a training row must end its label
+    window before the validation block starts. Folds left empty by either are dropped.
+    """
+    times = _times(frame, split.time_column or "")
+    blocks = _time_blocks(times, k + 1)
+    embargo = _embargo(frame, split)
+    deal = None
+    if split.group_column:
+        groups = _groups(frame, split.group_column)
+        unique = np.unique(groups)
+        rank = np.random.default_rng(split.seed).permutation(len(unique))
+        deal = rank[np.searchsorted(unique, groups)] % k
+    folds: list[Fold] = []
+    for i in range(len(blocks) - 1):
+        train, valid = np.sort(np.concatenate(blocks[: i + 1])), np.sort(blocks[i + 1])
+        train = train[times[train] + embargo <= times[valid].min()]
+        if deal is not None:
+            train, valid = train[deal[train] != i % k], valid[deal[valid] == i % k]
+        if len(train) and len(valid):
+            folds.append((train, valid))
+    if not folds:
+        raise KpimlError("The embargo leaves no training rows before any validation block", expected=f"time blocks further apart than split.embargo_days ({split.embargo_days:g})", fix="lower split.embargo_days or split.folds in kpiml.yaml")
+    if len(folds) < len(blocks) - 1:
+        notes.append(f"{len(blocks) - 1 - len(folds)} of {len(blocks) - 1} time-ordered folds dropped: the embargo left them without training rows")
+    return folds, notes
