@@ -139,8 +139,10 @@ def heatmap(matrix: np.ndarray, rows: Sequence[str], cols: Sequence[str], *, xla
     side = 1.2 + 0.55 * max(len(rows), len(cols))
     fig = figure(min(side + 1.2, 7.0), min(side, 6.0))
     ax = axes(fig)
-    ax.imshow(m / np.maximum(m.sum(axis=1, keepdims=True), 1), cmap="Blues", vmin=0, vmax=1, aspect="auto")
     share = m / np.maximum(m.sum(axis=1, keepdims=True), 1)
+    # pcolormesh, not imshow: cells stay vector paths instead of an embedded PNG
+    ax.pcolormesh(np.arange(m.shape[1] + 1) - 0.5, np.arange(m.shape[0] + 1) - 0.5, share, cmap="Blues", vmin=0, vmax=1, edgecolors="white", linewidth=1)
+    ax.invert_yaxis()
     for (i, j), v in np.ndenumerate(m):
         ax.text(j, i, f"{v:,.0f}\n{share[i, j]:.0%}", ha="center", va="center", fontsize=8, color="white" if share[i, j] > 0.6 else "#222")
     ax.set_xticks(range(len(cols)), [str(c) for c in cols])
