@@ -1,13 +1,12 @@
 """Render a monitoring result as monitor.html (self-contained) and monitor.json.
 
-The only module of `kpiml.monitoring` that writes files. Plots are inline SVG drawn with
-matplotlib's object API (no pyplot global state, no network requests), the page comes from
-the Jinja2 template `monitor.html.j2`, and both files are written atomically.
+The only module of `kpiml.monitoring` that writes files. Plots are inline SVG from the shared
+chart helpers (`kpiml.reporting.charts`), the page is the template `monitor.html.j2` on the
+shared base page (`kpiml.reporting.page`), and both files are written atomically.
 """
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
@@ -20,65 +19,38 @@ COLOURS = {"ok": "#6b8e6b", "watch": "#d99a2b", "retrain": "#c0392b"}
 MAX_DETAIL = 8
 
 
-def _svg(fig: Any) -> str:
-    """A matplotlib figure as an inline <svg> element (text kept as text)."""
-    import matplotlib
-
-    buf = io.StringIO()
-    with matplotlib.rc_context({"svg.fonttype": "none"}):
-        fig.savefig(buf, format="svg", bbox_inches="tight")
-    text = buf.getvalue()
-    return text[text.find("<svg"):]
-
-
-def _figure(width: float, height: float) -> Any:
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height))
-    fig.set_layout_engine("constrained")
-    return fig
-
-
 def drift_overview_svg(columns: list[ColumnDrift], watch: float, retrain: float) -> str:
     """Distance of every column, coloured by level, with the two distance thresholds."""
+    from kpiml.reporting import charts
+
     ordered = sorted(columns, key=lambda c: c.distance)
-    fig = _figure(7, max(1.5, 0.28 * len(ordered) + 0.8))
-    ax = fig.add_subplot()
+    fig = charts.figure(7, max(1.5, 0.28 * len(ordered) + 0.8))
+    ax = charts.axes(fig)
     ax.barh([c.column for c in ordered], [c.distance for c in ordered], color=[COLOURS[c.level] for c in ordered])
     for x, style in ((watch, ":"), (retrain, "--")):
         ax.axvline(x, color="#555", linestyle=style, linewidth=1)
     ax.set_xlabel("KS statistic / total variation distance")
     ax.tick_params(axis="y", labelsize=8)
-    return _svg(fig)
+    return charts.to_svg(fig, "Drift of every column")
 
 
 def bins_svg(drift: ColumnDrift) -> str:
     """Training versus new share of each bin or category of one column."""
-    import numpy as np
+    from kpiml.reporting import charts
 
-    labels = [b.label for b in drift.bins]
-    pos = np.arange(len(labels))
-    fig = _figure(6, 2.6)
-    ax = fig.add_subplot()
-    ax.bar(pos - 0.2, [b.reference for b in drift.bins], width=0.4, label="training", color="#8aa6c1")
-    ax.bar(pos + 0.2, [b.new for b in drift.bins], width=0.4, label="new", color=COLOURS[drift.level])
-    ax.set_xticks(pos, labels, rotation=45, ha="right", fontsize=7)
-    ax.set_ylabel("share of rows")
-    ax.set_title(drift.column, fontsize=10)
-    ax.legend(fontsize=8)
-    return _svg(fig)
+    groups = [("training", [b.reference for b in drift.bins], "#8aa6c1"), ("new", [b.new for b in drift.bins], COLOURS[drift.level])]
+    return charts.grouped_bars([b.label for b in drift.bins], groups, ylabel="share of rows", title=drift.column)
 
 
 def calibration_svg(live: LiveQuality) -> str:
     """Outcome rate against mean score per decile, with the diagonal of perfect calibration."""
-    fig = _figure(3.6, 3.4)
-    ax = fig.add_subplot()
-    xs = [b.mean_score for b in live.calibration]
-    ax.plot([0, 1], [0, 1], color="#999", linestyle="--", linewidth=1)
-    ax.plot(xs, [b.outcome_rate for b in live.calibration], marker="o", color="#2c5d8a")
-    ax.set_xlabel("mean score")
-    ax.set_ylabel("outcome rate")
-    return _svg(fig)
+    import numpy as np
+
+    from kpiml.reporting import charts
+
+    xs = np.array([b.mean_score for b in live.calibration])
+    rates = np.array([b.outcome_rate for b in live.calibration])
+    return charts.line_chart([("", xs, rates)], xlabel="mean score", ylabel="outcome rate", title="Calibration", diagonal=True, size=(3.6, 3.4))
 
 
 def plots(result: MonitorResult) -> dict[str, Any]:
@@ -94,24 +66,12 @@ def plots(result: MonitorResult) -> dict[str, Any]:
     return out
 
 
-def _env() -> Any:
-    from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
-
-    env = Environment(loader=PackageLoader("kpiml", "templates"), undefined=StrictUndefined, autoescape=select_autoescape(["html", "j2"]),
-                      trim_blocks=True, lstrip_blocks=True)
-    env.filters["pct"] = lambda v, d=1: "n/a" if v is None else f"{v:.{d}%}"
-    env.filters["num"] = lambda v, d=3: "n/a" if v is None else (f"{v:,}" if isinstance(v, int) else f"{v:,.{d}g}")
-    env.filters["money"] = lambda v: "n/a" if v is None else f"{v:,.0f}"
-    return env
-
-
 def render_html(result: MonitorResult) -> str:
     """The self-contained monitor.html page of one result."""
-    from markupsafe import Markup
+    from kpiml.reporting.page import render, svg
 
-    svgs = plots(result)
-    svgs = {k: Markup(v) if isinstance(v, str) else [(c, Markup(s)) for c, s in v] for k, v in svgs.items()}
-    return _env().get_template("monitor.html.j2").render(r=result, plots=svgs, colours=COLOURS)
+    svgs = {k: svg(v) if isinstance(v, str) else [(c, svg(s)) for c, s in v] for k, v in plots(result).items()}
+    return render("monitor.html.j2", r=result, plots=svgs, colours=COLOURS)
 
 
 def write_report(result: MonitorResult, out_dir: Path) -> tuple[Path, Path]:
