@@ -299,21 +299,30 @@ def decision_rule(bundle: Any) -> DecisionRule:
     return DecisionRule(problem, point=point, economics=bool(stored.get("economics")) and point is not None)
 
 
-def score_frame(model: Any, frame: pd.DataFrame, identifiers: list[str], rule: DecisionRule | None = None, offset: int = 0) -> pd.DataFrame:
-    """Identifier columns present in `frame`, then `score`, `decision` and `expected_value`.
+def score_frame(model: Any, frame: pd.DataFrame, identifiers: list[str], rule: DecisionRule | None = None, offset: int = 0, reasons: int = 0) -> pd.DataFrame:
+    """Identifier columns present in `frame`, then `score`, `decision` and `expected_value`
+    (and `reason_1` .. `reason_<reasons>` in plain words when `reasons` > 0).
 
     The decisions treat `frame` as one batch: a capacity holds over its rows.
     """
-    return _score(model, frame, identifiers, rule or DecisionRule(model.problem), offset)[0]
+    return _score(model, frame, identifiers, rule or DecisionRule(model.problem), offset, reasons)[0]
 
 
-def _score(model: Any, frame: pd.DataFrame, identifiers: list[str], rule: DecisionRule, offset: int) -> tuple[pd.DataFrame, np.ndarray]:
-    """The scored frame and, for a decision over the whole file, each row's (score, value)."""
-    pred = model.predict_matrix(frame)
+def _score(model: Any, frame: pd.DataFrame, identifiers: list[str], rule: DecisionRule, offset: int, reasons: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    """The scored frame and, for a decision over the whole file, each row's (score, value).
+
+    With `reasons` the score comes out of the same pass that explains it (`explain` returns
+    the model's prediction matrix along with the contributions)."""
+    from kpiml.evaluation.explanations import explain, reason_columns
+
+    found = explain(model, frame) if reasons > 0 and len(frame) else None
+    pred = found.pred if found is not None else model.predict_matrix(frame)
     values = rule.values(frame, offset)
     out = frame[[c for c in identifiers if c in frame.columns]].reset_index(drop=True).copy()
     out["score"] = model.scores_from(pred)
     out["decision"], out["expected_value"] = rule.decide(model, pred, values)
+    if found is not None:
+        out = pd.concat([out, reason_columns(found, model.problem, reasons)], axis=1)
     score = pred[:, 1] if pred.ndim == 2 and pred.shape[1] == 2 else out["score"].to_numpy()
     return out, np.column_stack([score, values if values is not None else np.full(len(score), np.nan)])
 
@@ -334,6 +343,7 @@ class _Pass:
     seen: set[str] = field(default_factory=set)
     notes: CheckNotes = field(default_factory=CheckNotes)
     acted: int = 0
+    reasons: int = 0  # reason columns per row (0: none)
 
 
 def _score_chunks(bundle: Any, rule: DecisionRule, chunks: Iterator[pd.DataFrame], write: Any, state: _Pass, keep: list[np.ndarray] | None = None) -> None:
@@ -341,7 +351,7 @@ def _score_chunks(bundle: Any, rule: DecisionRule, chunks: Iterator[pd.DataFrame
     ids = bundle.contract.get("identifiers", [])
     for chunk in chunks:
         check_frame(chunk, bundle.contract, state.rows, state.notes)
-        scored, inputs = _score(bundle.model, chunk, ids, rule, state.rows)
+        scored, inputs = _score(bundle.model, chunk, ids, rule, state.rows, state.reasons)
         if keep is not None:
             keep.append(inputs)
         write(scored)
@@ -372,8 +382,9 @@ def _rewrite(scratch: Path, writer: _Writer, decision: np.ndarray, ev: np.ndarra
 
 
 def predict_file(model_dir: Path, data: str | Path, out: Path, *, table: str | None = None, query: str | None = None, chunk_rows: int = 100_000,
-                 holdout: float = 0.0, holdout_salt: str = "kpiml-control") -> PredictSummary:
-    """Score `data` chunk by chunk into `out` (written atomically: all rows or no file).
+                 holdout: float = 0.0, holdout_salt: str = "kpiml-control", reasons: int = 3) -> PredictSummary:
+    """Score `data` chunk by chunk into `out` (written atomically: all rows or no file), with the
+    `reasons` strongest reasons of each score in plain words (`reason_1` ...; 0 for none).
 
     With a capacity the scored rows go to a scratch Parquet file first; the decisions are then
     taken over all rows together and written in a second pass (see the module docstring).
@@ -386,7 +397,7 @@ def predict_file(model_dir: Path, data: str | Path, out: Path, *, table: str | N
     bundle = load_bundle(Path(model_dir))
     rule = decision_rule(bundle)
     ids = bundle.contract.get("identifiers", [])
-    state = _Pass(seen=set(ids))
+    state = _Pass(seen=set(ids), reasons=reasons)
     with atomic_path(Path(out)) as tmp:
         writer = _control_writer(_Writer(tmp, kind), bundle, rule, holdout, holdout_salt)
         try:

@@ -286,6 +286,7 @@ def predict_command(
     chunk_rows: Annotated[int, typer.Option(min=1, help="Rows scored per chunk (bounds memory on large files).")] = 100_000,
     holdout: Annotated[float, typer.Option(min=0.0, max=0.99, help="Control group: share of the rows the model would act on that get decision 0 and control 1, chosen by the identifier's hash (as `kpiml serve --holdout`).")] = 0.0,
     holdout_salt: Annotated[str, typer.Option(help="Salt of the control-group hash (one per campaign; the same as serve's for the same customers).")] = "kpiml-control",
+    reasons: Annotated[bool, typer.Option("--reasons/--no-reasons", help="Add reason_1..reason_3: the three strongest contributions to each score in plain words (--no-reasons scores faster).")] = True,
 ) -> None:
     """Score DATA with a trained model after checking it against the model's input contract.
 
@@ -295,7 +296,7 @@ def predict_command(
     """
     from kpiml.predicting import predict_file
 
-    summary = predict_file(model, data, out, table=table, query=query, chunk_rows=chunk_rows, holdout=holdout, holdout_salt=holdout_salt)
+    summary = predict_file(model, data, out, table=table, query=query, chunk_rows=chunk_rows, holdout=holdout, holdout_salt=holdout_salt, reasons=3 if reasons else 0)
     console = _console()
     for line in summary.notes:
         console.print(f"[yellow]note:[/yellow] {line}")

@@ -215,3 +215,17 @@ def test_global_importance_ranks_the_drivers(parts: dict[str, Any], data: pd.Dat
         top = set(table["feature"].head(2))
         assert top == {"tenure", "plan"}
     assert "mean |contribution|" in shap["method"].iloc[0] and "permutation" in perm["method"].iloc[0]
+
+
+def test_predict_reason_columns_match_the_service_texts(parts: dict[str, Any], data: pd.DataFrame) -> None:
+    """Check that `kpiml predict`'s reason_1..3 are the texts the service answers, and the scores do not change."""
+    from kpiml.predicting import score_frame
+
+    model = single(parts, "lightgbm", data, "sigmoid")
+    rows = data.head(40).drop(columns="churn")
+    plain = score_frame(model, rows, [])
+    with_reasons = score_frame(model, rows, [], reasons=3)
+    assert list(with_reasons.columns) == [*plain.columns, "reason_1", "reason_2", "reason_3"]
+    pd.testing.assert_frame_equal(with_reasons[plain.columns], plain)
+    served = [[r["text"] for r in row] for row in top_reasons(model, rows, 3)]
+    assert with_reasons[["reason_1", "reason_2", "reason_3"]].to_numpy().tolist() == served

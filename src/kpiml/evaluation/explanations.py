@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["Explanation", "explain", "global_importance", "reason_text", "top_reasons"]
+__all__ = ["Explanation", "explain", "global_importance", "reason_columns", "reason_text", "top_reasons"]
 
 
 @dataclass
@@ -154,7 +154,9 @@ def _booster(part: Any, X: np.ndarray, problem: str, n_classes: int) -> _Contrib
     fitted = part.estimator
     k = n_classes if problem == "multiclass" else 1
     if type(fitted).__name__ == "LightGBMFitted":
-        raw = fitted.booster.predict(X, num_iteration=fitted.rounds, pred_contrib=True)
+        # TreeSHAP costs tens of times a prediction: all cores on big batches (the saved
+        # booster says one thread), one on small ones where OpenMP's start-up dominates
+        raw = fitted.booster.predict(X, num_iteration=fitted.rounds, pred_contrib=True, num_threads=1 if len(X) < 2000 else 0)
     else:
         import xgboost as xgb
 
@@ -342,13 +344,19 @@ def explain(model: Any, frame: pd.DataFrame, background: pd.DataFrame | None = N
 
 def plain_value(value: Any) -> Any:
     """A cell as JSON-ready Python: None for missing, numbers as int/float, dates as ISO text."""
-    if value is None or (not isinstance(value, str) and pd.api.types.is_scalar(value) and pd.isna(value)):
+    if isinstance(value, str):
+        return value
+    if value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and value != value):
+        return None
+    if isinstance(value, np.datetime64) and np.isnat(value):
         return None
     if isinstance(value, pd.Timestamp | np.datetime64):
         stamp = pd.Timestamp(value)
         return stamp.date().isoformat() if stamp == stamp.normalize() else stamp.isoformat()
     if isinstance(value, np.generic):
         value = value.item()
+        if isinstance(value, float) and value != value:
+            return None
     if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
         return int(value)
     return value
@@ -377,19 +385,42 @@ def reason_text(feature: str, value: Any, effect: float, problem: str, target: s
     return f"{what} {verb} {thing} by {_amount(effect, problem)}"
 
 
+def _cells(explanation: Explanation, problem: str, order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Values and texts of the chosen (row, rank) cells, read column by column: reading a
+    DataFrame cell by cell (`iat`) would cost more than the explanation itself on big files."""
+    values = np.empty(order.shape, dtype=object)
+    texts = np.empty(order.shape, dtype=object)
+    for j, name in enumerate(explanation.columns):
+        rows, ranks = np.nonzero(order == j)
+        if not len(rows):
+            continue
+        column = explanation.values.iloc[:, j].to_numpy(dtype=object)[rows]
+        for r, q, v, e in zip(rows.tolist(), ranks.tolist(), column, explanation.effect[rows, j].tolist(), strict=True):
+            values[r, q] = plain = plain_value(v)
+            texts[r, q] = reason_text(name, plain, e, problem, explanation.target_class[r])
+    return values, texts
+
+
+def _order(explanation: Explanation, k: int) -> np.ndarray:
+    """Column positions of each row's k largest |effects|, largest first."""
+    return np.argsort(-np.abs(explanation.effect), axis=1, kind="stable")[:, : min(k, len(explanation.columns))]
+
+
 def reasons_of(explanation: Explanation, problem: str, k: int = 3) -> list[list[dict[str, Any]]]:
     """Per row, the k largest effects by absolute size: feature, value, effect, raw and text."""
-    order = np.argsort(-np.abs(explanation.effect), axis=1, kind="stable")[:, :k]
-    out: list[list[dict[str, Any]]] = []
-    for i, top in enumerate(order):
-        row = []
-        for j in top:
-            name = explanation.columns[int(j)]
-            value = plain_value(explanation.values.iat[i, int(j)])
-            effect = float(explanation.effect[i, j])
-            row.append({"feature": name, "value": value, "effect": effect, "raw": float(explanation.raw[i, j]), "text": reason_text(name, value, effect, problem, explanation.target_class[i])})
-        out.append(row)
-    return out
+    order = _order(explanation, k)
+    values, texts = _cells(explanation, problem, order)
+    rows = np.arange(len(order))[:, None]
+    effects, raws = explanation.effect[rows, order].tolist(), explanation.raw[rows, order].tolist()
+    names = explanation.columns
+    return [[{"feature": names[j], "value": values[i, q], "effect": effects[i][q], "raw": raws[i][q], "text": texts[i, q]} for q, j in enumerate(top)] for i, top in enumerate(order.tolist())]
+
+
+def reason_columns(explanation: Explanation, problem: str, k: int = 3) -> pd.DataFrame:
+    """Columns `reason_1` .. `reason_k`: the k strongest reasons of each row in plain words
+    (the same texts `top_reasons` gives the service), for `kpiml predict`'s output."""
+    texts = _cells(explanation, problem, _order(explanation, k))[1]
+    return pd.DataFrame(texts, columns=[f"reason_{i + 1}" for i in range(texts.shape[1])], dtype=object)
 
 
 def top_reasons(model: Any, frame: pd.DataFrame, k: int = 3) -> list[list[dict[str, Any]]]:
