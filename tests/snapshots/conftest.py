@@ -7,6 +7,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import duckdb
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -79,3 +81,21 @@ def sim_files(sim: Simulation, tmp_path_factory: pytest.TempPathFactory) -> dict
     sim.entities.to_parquet(paths["entities"], index=False)
     sim.events.to_parquet(paths["events"], index=False)
     return paths
+
+
+@pytest.fixture(scope="session")
+def logins_after_cutoff() -> Callable[[pd.DataFrame, pd.DataFrame], np.ndarray]:
+    """A builder of a deliberately leaky feature: each row's logins in the 30 days after its cutoff."""
+
+    def build(snaps: pd.DataFrame, events: pd.DataFrame) -> np.ndarray:
+        found = duckdb.sql(
+            """
+            SELECT s.customer_id, s.cutoff, count(e.event_time) AS n FROM snaps s
+            LEFT JOIN events e ON e.customer_id = s.customer_id AND e.event_type = 'login'
+                 AND e.event_time > s.cutoff AND e.event_time <= s.cutoff + INTERVAL 30 DAY
+            GROUP BY ALL
+            """
+        ).df()
+        return snaps.merge(found, on=["customer_id", "cutoff"], how="left")["n"].to_numpy()
+
+    return build
