@@ -1,16 +1,15 @@
 """Tables and the self-contained HTML page of `kpiml forecast` and `kpiml anomalies`.
 
-Plots are inline SVG drawn with matplotlib's object API (no pyplot state, no network, no
-external fonts); the page comes from the Jinja2 template `forecast.html.j2`. Only this module
+Plots are inline SVG drawn with the shared chart helpers (`kpiml.reporting.charts`: no pyplot
+state, no network, no font files); the page is the template `forecast.html.j2` on the shared
+base page (`kpiml.reporting.page`). Only this module
 and the CLI edge know about output formats; nothing here writes files.
 """
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from kpiml.forecasting.anomalies import AnomalyResult
@@ -70,23 +69,11 @@ def shown_series(panel: Panel, limit: int | None = None, first: list[str] | None
     return [str(u) for u in picked[:limit]]
 
 
-def _svg(fig: Any) -> str:
-    """A matplotlib figure as an inline <svg> element (text kept as text, no font files)."""
-    import matplotlib
+def _figure() -> tuple[Any, Any]:
+    from kpiml.reporting import charts
 
-    buf = io.StringIO()
-    with matplotlib.rc_context({"svg.fonttype": "none"}):
-        fig.savefig(buf, format="svg", bbox_inches="tight")
-    text = buf.getvalue()
-    return text[text.find("<svg") :]
-
-
-def _figure() -> Any:
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(6.4, 2.6))
-    fig.set_layout_engine("constrained")
-    return fig
+    fig = charts.figure(6.4, 2.6)
+    return fig, charts.axes(fig)
 
 
 def forecast_svg(result: ForecastResult, uid: str, history_points: int) -> str:
@@ -94,8 +81,7 @@ def forecast_svg(result: ForecastResult, uid: str, history_points: int) -> str:
     panel, freq = result.panel, result.panel.freq
     h = panel.data.loc[panel.data["unique_id"] == uid].tail(history_points)
     f = result.forecast.loc[result.forecast["unique_id"] == uid]
-    fig = _figure()
-    ax = fig.add_subplot()
+    fig, ax = _figure()
     ax.plot(freq.to_timestamps(h["ds"].to_numpy()), h["y"], color="#333", lw=1.1, label="history")
     t = freq.to_timestamps(f["ds"].to_numpy())
     ax.fill_between(t, f["lo_95"], f["hi_95"], color="#9ecae1", alpha=0.5, lw=0, label="95 %")
@@ -104,7 +90,7 @@ def forecast_svg(result: ForecastResult, uid: str, history_points: int) -> str:
     ax.set_title(uid, fontsize=9, loc="left")
     ax.tick_params(labelsize=7)
     ax.legend(fontsize=6, loc="upper left", frameon=False)
-    return _svg(fig)
+    return _to_svg(fig, uid)
 
 
 def anomaly_svg(result: AnomalyResult, panel: Panel, uid: str) -> str:
@@ -112,8 +98,7 @@ def anomaly_svg(result: AnomalyResult, panel: Panel, uid: str) -> str:
     freq = panel.freq
     e = result.expected.loc[result.expected["unique_id"] == uid]
     a = result.table.loc[result.table["unique_id"] == uid]
-    fig = _figure()
-    ax = fig.add_subplot()
+    fig, ax = _figure()
     t = freq.to_timestamps(e["ds"].to_numpy())
     ax.plot(t, e["y"], color="#333", lw=1.0, label="actual")
     ax.plot(t, e["expected"], color="#6baed6", lw=1.0, ls="--", label="expected (level + season)")
@@ -124,17 +109,13 @@ def anomaly_svg(result: AnomalyResult, panel: Panel, uid: str) -> str:
     ax.set_title(uid, fontsize=9, loc="left")
     ax.tick_params(labelsize=7)
     ax.legend(fontsize=6, loc="upper left", frameon=False)
-    return _svg(fig)
+    return _to_svg(fig, uid)
 
 
-def _env() -> Any:
-    from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+def _to_svg(fig: Any, title: str) -> str:
+    from kpiml.reporting import charts
 
-    env = Environment(loader=PackageLoader("kpiml", "templates"), undefined=StrictUndefined,
-                      autoescape=select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
-    env.filters["num"] = lambda v, d=3: "" if v is None or (isinstance(v, float) and not np.isfinite(v)) else (f"{v:,}" if isinstance(v, int | np.integer) else f"{v:,.{d}g}")
-    env.filters["pct"] = lambda v: "n/a" if v is None or not np.isfinite(v) else f"{v:.1%}"
-    return env
+    return charts.to_svg(fig, title)
 
 
 def _records(df: pd.DataFrame, limit: int = MAX_ROWS) -> list[dict[str, Any]]:
@@ -143,7 +124,7 @@ def _records(df: pd.DataFrame, limit: int = MAX_ROWS) -> list[dict[str, Any]]:
 
 def render_forecast_html(result: ForecastResult, source: str, target: str) -> str:
     """The self-contained page: summary, data issues, per-series plots and the backtest table."""
-    from markupsafe import Markup
+    from kpiml.reporting.page import render, svg
 
     panel = result.panel
     uids = shown_series(panel)
@@ -154,14 +135,14 @@ def render_forecast_html(result: ForecastResult, source: str, target: str) -> st
         "mode": "forecast", "source": source, "target": target, "panel": panel, "result": result,
         "issues": panel.issues[:MAX_ROWS], "n_issues": len(panel.issues),
         "models": _records(model_summary(result)), "per_series": _records(chosen), "n_series": panel.n_series,
-        "plots": [Markup(forecast_svg(result, u, points)) for u in uids], "shown": len(uids),
+        "plots": [svg(forecast_svg(result, u, points)) for u in uids], "shown": len(uids),
     }
-    return _env().get_template("forecast.html.j2").render(p=page)
+    return render("forecast.html.j2", p=page)
 
 
 def render_anomalies_html(result: AnomalyResult, panel: Panel, source: str, target: str) -> str:
     """The same page for `kpiml anomalies`: per-series plots with flagged points and the table."""
-    from markupsafe import Markup
+    from kpiml.reporting.page import render, svg
 
     flagged = list(dict.fromkeys(result.table["unique_id"].astype(str)))
     uids = shown_series(panel, first=flagged)
@@ -169,6 +150,6 @@ def render_anomalies_html(result: AnomalyResult, panel: Panel, source: str, targ
         "mode": "anomalies", "source": source, "target": target, "panel": panel, "result": result,
         "issues": panel.issues[:MAX_ROWS], "n_issues": len(panel.issues), "n_series": panel.n_series,
         "anomalies": _records(anomaly_table(result, panel)), "n_anomalies": len(result.table),
-        "plots": [Markup(anomaly_svg(result, panel, u)) for u in uids], "shown": len(uids),
+        "plots": [svg(anomaly_svg(result, panel, u)) for u in uids], "shown": len(uids),
     }
-    return _env().get_template("forecast.html.j2").render(p=page)
+    return render("forecast.html.j2", p=page)
