@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import functools
-import json
 import logging
 import queue
 import threading
@@ -29,7 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from kpiml.serving.decision_log import DecisionLogWriter, encode_rows
+from kpiml.serving.decision_log import DecisionLogWriter
+from kpiml.serving.encoding import BatchText
 from kpiml.serving.metrics import Metrics
 
 log = logging.getLogger("kpiml.serve")
@@ -43,28 +43,18 @@ class Job:
     future: asyncio.Future[bytes] = field(repr=False)
 
 
-def _num(value: float | None) -> float | None:
-    return None if value is None else float(value)
-
-
-def _answers(model: Any, jobs: list[Job], scored: Any, batch: Any, stamp: str) -> tuple[list[bytes], list[dict[str, Any]]]:
-    """Each job's response body, and the log records of all rows (same order as the batch)."""
-    version = model.version
-    ev = scored.expected_value
-    score = scored.score.tolist()
-    control = scored.control.tolist()
-    bodies, records, start = [], [], 0
+def _encode(model: Any, jobs: list[Job], scored: Any, batch: Any, stamp: str) -> tuple[list[bytes], bytes]:
+    """Each job's response body, and the log lines of all rows (same order as the batch)."""
+    ev = None if scored.expected_value is None else scored.expected_value.tolist()
+    text = BatchText(batch.ids, scored.score.tolist(), scored.decision, ev, scored.control.tolist(), batch.n)
+    bodies, request_ids, rows, start = [], [], [], 0
     for job in jobs:
-        preds = []
-        for r in range(len(job.rows)):
-            i = start + r
-            ids = {name: values[i] for name, values in batch.ids.items()}
-            value = None if ev is None else _num(ev[i])
-            preds.append({"row": r, "identifiers": ids, "score": score[i], "decision": scored.decision[i], "expected_value": value, "control": control[i], "reasons": scored.reasons[i], "notes": scored.notes[i], "model_version": version})
-            records.append({"request_id": job.request_id, "row": r, "time": stamp, "model_version": version, "score": score[i], "decision": scored.decision[i], "expected_value": value, "control": control[i], "identifiers": ids})
-        bodies.append(json.dumps({"request_id": job.request_id, "model_version": version, "predictions": preds}, allow_nan=False, separators=(",", ":")).encode("utf-8"))
-        start += len(job.rows)
-    return bodies, records
+        stop = start + len(job.rows)
+        bodies.append(text.body(job.request_id, model.version, start, stop, scored.reasons, scored.notes))
+        request_ids += [job.request_id] * len(job.rows)
+        rows += range(len(job.rows))
+        start = stop
+    return bodies, text.log_lines(request_ids, rows, stamp, model.version, batch.inputs)
 
 
 class GroupCommitter:
@@ -190,9 +180,9 @@ class MicroBatcher:
         batch = model.scorer.prepare(rows)
         scored = model.scorer.score(batch)
         stamp = dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
-        bodies, records = _answers(model, jobs, scored, batch, stamp)
+        bodies, lines = _encode(model, jobs, scored, batch, stamp)
         self._count(len(rows), scored)
-        return bodies, encode_rows(records, batch.inputs)
+        return bodies, lines
 
     def _count(self, n: int, scored: Any) -> None:
         self.metrics.observe("kpiml_batch_rows", n)

@@ -30,7 +30,7 @@ class Batch:
     columns: dict[str, np.ndarray]
     ids: dict[str, list[Any]]
     values: np.ndarray | None
-    inputs: list[dict[str, Any]]
+    inputs: dict[str, list[Any]]  # input name -> JSON-ready values (the log's `inputs`)
 
 
 @dataclass
@@ -91,9 +91,8 @@ class Scorer:
         plain = [(f, n) for f, n, k, _ in self.features if k != "datetime"]
         if self.value_field == "v0":
             plain.append(("v0", str(self.rule.value_column)))
-        inputs = [{n: d[f] for f, n in plain} for d in dicts]
-        for row, d in zip(inputs, dicts, strict=True) if dated else ():
-            row.update({n: _json_value(d[f]) for f, n in dated})
+        inputs = {n: [d[f] for d in dicts] for f, n in plain}
+        inputs.update({n: [_json_value(d[f]) for d in dicts] for f, n in dated})
         return Batch(len(rows), columns, ids, values, inputs)
 
     def frame(self, batch: Batch) -> Any:
