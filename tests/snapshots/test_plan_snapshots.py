@@ -121,9 +121,9 @@ def test_spec_snapshot_block_is_optional_and_checked(planned: Path) -> None:
     without = {k: v for k, v in raw.items() if k != "snapshot"}
     assert spec_from_dict(without).snapshot is None
     raw["snapshot"]["entity_column"] = "account"
-    with pytest.raises(KpimlError, match="snapshot.entity_column names 'account'"):
+    with pytest.raises(KpimlError, match=r"snapshot\.entity_column names 'account'"):
         spec_from_dict(raw)
     raw["snapshot"]["entity_column"] = "customer_id"
     raw["snapshot"]["colour"] = "blue"
-    with pytest.raises(KpimlError, match="snapshot.colour: unknown key"):
+    with pytest.raises(KpimlError, match=r"snapshot\.colour: unknown key"):
         spec_from_dict(raw)
