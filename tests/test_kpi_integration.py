@@ -89,7 +89,7 @@ def test_capacity_holds_over_a_whole_multi_chunk_file(capacity_project: Path, tm
     new = customers(503, seed=7)
     chunked = predict(capacity_project, new, tmp_path, 37, "chunked")
     whole = predict(capacity_project, new, tmp_path, 100_000, "whole")
-    assert list(chunked.columns) == ["customer_id", "score", "decision", "expected_value"]
+    assert list(chunked.columns) == ["customer_id", "score", "decision", "expected_value", "reason_1", "reason_2", "reason_3"]
     assert chunked["decision"].sum() <= int(0.2 * len(new)) and chunked["decision"].sum() > 0
     pd.testing.assert_frame_equal(chunked, whole)
     acted = chunked[chunked["decision"] == 1]

@@ -48,13 +48,27 @@ def _write(frame: pd.DataFrame, path: Path) -> Path:
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
 def test_predict_writes_identifiers_score_and_decision(bundle: Path, tmp_path: Path, suffix: str) -> None:
-    """Check that the output keeps identifiers and adds score and decision, for CSV and Parquet."""
+    """Check that the output keeps identifiers and adds score, decision and three reasons, for CSV and Parquet."""
     data = _write(_table(120, seed=1).drop(columns="churn"), tmp_path / "new.csv")
     summary = predict_file(bundle, data, tmp_path / f"out{suffix}")
     out = pd.read_csv(summary.out) if suffix == ".csv" else pd.read_parquet(summary.out)
-    assert list(out.columns) == ["customer_id", "score", "decision", "expected_value"] and len(out) == 120 == summary.rows
+    assert list(out.columns) == ["customer_id", "score", "decision", "expected_value", "reason_1", "reason_2", "reason_3"] and len(out) == 120 == summary.rows
+    assert out["reason_1"].str.contains(r" (?:raised|lowered) the probability of ").all()
     assert out["score"].between(0, 1).all() and set(out["decision"]) <= {0, 1}
     assert (out["decision"] == (out["score"] >= 0.5).astype(int)).all()
+
+
+def test_no_reasons_flag_leaves_the_scores_alone(bundle: Path, tmp_path: Path) -> None:
+    """Check that `kpiml predict --no-reasons` drops the reason columns and nothing else."""
+    from kpiml.cli import main
+
+    data = _write(_table(60, seed=6).drop(columns="churn"), tmp_path / "new.csv")
+    with pytest.raises(SystemExit) as done:
+        main(["predict", str(bundle), str(data), "--out", str(tmp_path / "plain.csv"), "--no-reasons"])
+    assert done.value.code == 0
+    plain = pd.read_csv(tmp_path / "plain.csv")
+    full = pd.read_csv(predict_file(bundle, data, tmp_path / "full.csv").out)
+    pd.testing.assert_frame_equal(plain, full.drop(columns=["reason_1", "reason_2", "reason_3"]))
 
 
 def test_chunked_scoring_matches_a_single_chunk(bundle: Path, tmp_path: Path) -> None:
@@ -84,7 +98,7 @@ def test_unseen_categories_are_scored_with_a_note(bundle: Path, tmp_path: Path) 
 def test_missing_identifier_is_only_a_note(bundle: Path, tmp_path: Path) -> None:
     """Check that data without the identifier column still scores, with a note."""
     summary = predict_file(bundle, _write(_table(30, seed=5).drop(columns="customer_id"), tmp_path / "new.csv"), tmp_path / "out.csv")
-    assert list(pd.read_csv(summary.out).columns) == ["score", "decision", "expected_value"]
+    assert list(pd.read_csv(summary.out).columns) == ["score", "decision", "expected_value", "reason_1", "reason_2", "reason_3"]
     assert any("customer_id" in n for n in summary.notes)
 
 

@@ -54,7 +54,7 @@ def test_train_then_predict_with_mlflow_registry(tmp_path: Path) -> None:
     scored = tmp_path / "scores.parquet"
     result = runner.invoke(_app(), ["predict", str(out / "model"), str(_data(tmp_path / "new.csv", 50, 1)), "--out", str(scored)], catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    assert list(pd.read_parquet(scored).columns) == ["id", "score", "decision", "expected_value"]
+    assert list(pd.read_parquet(scored).columns) == ["id", "score", "decision", "expected_value", "reason_1", "reason_2", "reason_3"]
 
 
 def test_train_from_an_edited_spec_without_tracking(tmp_path: Path) -> None:
