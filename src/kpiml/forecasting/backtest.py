@@ -95,13 +95,13 @@ def global_backtest(m: Matrix, spec: FeatureSpec, windows: Windows, counts: pd.S
     cols = cutoff_columns(m, windows)
     n_win = counts.reindex(m.uids).to_numpy()
     oldest = cols[int(n_win.max()) - 1]
-    if not refit:
-        model.fit(m, spec, oldest)
+    used = cols[: int(n_win.max())]
+    if refit:
+        preds = [model.fit(m, spec, c).predict(m, c, windows.horizon) for c in used]
+    else:
+        preds = model.fit(m, spec, oldest).predict_many(m, used, windows.horizon)
     parts = []
-    for k, c in enumerate(cols[: int(n_win.max())]):
-        if refit:
-            model.fit(m, spec, c)
-        pred = model.predict(m, c, windows.horizon)
+    for k, (c, pred) in enumerate(zip(used, preds, strict=True)):
         rows = np.flatnonzero(n_win > k)
         parts.append(_window_rows(m, rows, c, pred[rows], windows.horizon, "LightGBM"))
     return pd.concat(parts, ignore_index=True)

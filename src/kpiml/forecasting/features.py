@@ -48,6 +48,24 @@ def to_matrix(data: pd.DataFrame, future: pd.DataFrame, exog: list[str], horizon
     return Matrix(uids, y, last_ds, ex, list(exog))
 
 
+def window_stack(m: Matrix, cutoff_cols: list[int], width: int, horizon: int) -> Matrix:
+    """The last `width` columns up to each cutoff, for every series, stacked as rows of one matrix.
+
+    Row block k is the collection as it was at cutoff k, so one recursive pass forecasts every
+    backtest window at once: a third of the Python steps, and predict calls large enough for
+    LightGBM's threads to pay off.
+    """
+    n, T = m.y.shape
+    k = m.exog.shape[2]
+    ys, exs = np.full((len(cutoff_cols) * n, width), np.nan), np.full((len(cutoff_cols) * n, width + horizon, k), np.nan)
+    for i, c in enumerate(cutoff_cols):
+        lo, skip = max(c + 1 - width, 0), max(width - c - 1, 0)
+        ys[i * n : (i + 1) * n, skip:] = m.y[:, lo : c + 1]
+        exs[i * n : (i + 1) * n, skip:] = m.exog[:, lo : c + 1 + horizon]
+    last_ds = np.concatenate([m.last_ds - (T - 1 - c) for c in cutoff_cols])
+    return Matrix(np.tile(m.uids, len(cutoff_cols)), ys, last_ds, exs, m.exog_names)
+
+
 @dataclass(frozen=True)
 class FeatureSpec:
     """Which lags and windows to use, derived from the season length."""

@@ -40,7 +40,7 @@ from kpiml.forecasting.conformal import (
 )
 from kpiml.forecasting.features import FeatureSpec, to_matrix
 from kpiml.forecasting.global_model import GlobalLightGBM
-from kpiml.forecasting.metrics import attach_scale, score_table, seasonal_scale
+from kpiml.forecasting.metrics import attach_scale, mean_abs_level, score_table, seasonal_scale
 from kpiml.forecasting.panel import Panel
 from kpiml.forecasting.repairs import min_train_length
 from kpiml.forecasting.selection import add_ensemble, choose, chosen_column
@@ -154,7 +154,7 @@ def _final_forecast(fc: pd.DataFrame, chosen: pd.Series, res: pd.DataFrame, pane
     out["forecast"] = chosen_column(fc, chosen)
     out["model"] = out["unique_id"].map(chosen)
     scale = seasonal_scale(panel.data, panel.freq.season_length).groupby("unique_id", sort=False)["scale"].last()
-    level = panel.data.groupby("unique_id", sort=False)["y"].apply(lambda y: y.abs().mean())
+    level = mean_abs_level(panel.data)
     scale = scale.where(scale > 0, level.where(level > 0, 1.0))
     q, diff, _ = fit_intervals(res, h, LEVELS)
     unit = scale * diff.reindex(scale.index).fillna(float(diff.median()) if len(diff) else 1.0)
