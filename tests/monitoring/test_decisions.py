@@ -86,3 +86,22 @@ def test_history_appends_records(tmp_path: Path) -> None:
         append_history(tmp_path, RetrainRecord(data="d.csv", champion="a", challenger="b", train_rows=1, window="w",
                                                comparison=cmp, promoted=promoted, champion_after="b" if promoted else "a"))
     assert [r.promoted for r in read_history(tmp_path)] == [True, False]
+
+
+def test_serve_decision_log_reads_as_decisions(tmp_path: Path) -> None:
+    """Check that a real `kpiml serve` decision-log folder gives the same decisions frame as
+    the predict output would: identifier, score, would-act and control per customer."""
+    from kpiml.monitor_cli import read_decisions
+    from kpiml.serving.decision_log import DecisionLogWriter, encode_rows
+
+    rows = [("C1", 0.9, 1, False), ("C2", 0.8, 0, True), ("C3", 0.1, 0, False)]
+    records = [{"request_id": "r1", "row": i, "time": "2024-05-01T10:00:00+00:00", "model_version": "v1", "score": s,
+                "decision": d, "expected_value": 5.0, "control": c, "identifiers": {"customer_id": cid}}
+               for i, (cid, s, d, c) in enumerate(rows)]
+    writer = DecisionLogWriter(tmp_path / "log")
+    writer.append(encode_rows(records, [{"tenure": 3}] * len(rows)))
+    writer.close()
+    out, dropped = decisions_frame(read_decisions(tmp_path / "log"), "customer_id", "log")
+    got = out.set_index("customer_id")
+    assert dropped == 0 and got["act"].tolist() == [True, True, False] and got["control"].tolist() == [False, True, False]
+    assert got["score"].tolist() == [0.9, 0.8, 0.1]
