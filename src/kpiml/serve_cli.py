@@ -120,6 +120,7 @@ def serve_command(
     poll_seconds: Annotated[float, typer.Option(min=0.0, help="Check the model source for a new version this often and swap it in (0 = never).")] = 30.0,
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI for models:/ sources (default: MLFLOW_TRACKING_URI).")] = None,
     access_log: Annotated[bool, typer.Option(help="uvicorn access log lines (off by default: the decision log records every prediction).")] = False,
+    reasons: Annotated[int, typer.Option(min=0, max=20, help="Top reasons per row in each answer (0 = none; explaining a batch costs more than scoring it).")] = 3,
     fast_path: Annotated[bool, typer.Option(help="Score through the compiled numpy path when it reproduces the sklearn pipeline.")] = True,
 ) -> None:
     """Serve a model over HTTP: POST /predict, GET /health, /model, /metrics, docs at /docs."""
@@ -132,6 +133,6 @@ def serve_command(
     check_source(model, tracking_uri)
     if not _is_loopback(host) and api_key_env is None:
         _console().print(f"[yellow]warning:[/yellow] listening on {host} without an API key: anyone who can reach this address can score rows (set --api-key-env)")
-    config = ServeConfig(model=model, decision_log=decision_log, holdout=holdout, holdout_salt=holdout_salt, api_key_env=api_key_env, max_body_bytes=int(max_body_mb * 1024 * 1024), max_rows=max_rows, range_tolerance=None if no_range_check else range_tolerance, unseen_categories=unseen_categories, poll_seconds=poll_seconds, tracking_uri=tracking_uri, fast_path=fast_path)  # type: ignore[arg-type]
+    config = ServeConfig(model=model, decision_log=decision_log, holdout=holdout, holdout_salt=holdout_salt, api_key_env=api_key_env, max_body_bytes=int(max_body_mb * 1024 * 1024), max_rows=max_rows, range_tolerance=None if no_range_check else range_tolerance, unseen_categories=unseen_categories, poll_seconds=poll_seconds, tracking_uri=tracking_uri, reasons=reasons, fast_path=fast_path)  # type: ignore[arg-type]
     _console().print(f"Serving {model} on http://{host}:{port} (docs at /docs); decision log: {decision_log}")
     _run(config, host, port, workers, access_log)

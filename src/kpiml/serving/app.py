@@ -203,13 +203,28 @@ def create_app(config: ServeConfig) -> FastAPI:
     from kpiml.serving.openapi import install_openapi
 
     service = Service(config)
-    app = FastAPI(title="kpiml model service", version="1", lifespan=service.lifespan, description=_DESCRIPTION)
+    app = ServiceApp(title="kpiml model service", version="1", lifespan=service.lifespan, description=_DESCRIPTION)
     app.state.service = service
     _install_errors(app, service)
     _install_routes(app, service)
     install_openapi(app, service)
     app.add_middleware(ObserveMiddleware, service=service)
+    app.lane = ObserveMiddleware(app.router, service)
     return app
+
+
+class ServiceApp(FastAPI):
+    """FastAPI with the prediction lane in front: `POST /predict` goes straight to it,
+    skipping Starlette's middleware stack (error, telemetry and body-limit wrappers of every
+    `send`), which costs a tenth of a one-row request's CPU; the lane catches its own errors."""
+
+    lane: ObserveMiddleware | None = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if self.lane is not None and scope["type"] == "http" and scope["path"] == "/predict" and scope["method"] == "POST":
+            await self.lane(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 def app_from_env() -> FastAPI:

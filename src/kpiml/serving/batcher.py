@@ -47,7 +47,10 @@ def _encode(model: Any, jobs: list[Job], scored: Any, batch: Any, stamp: str) ->
     """Each job's response body, and the log lines of all rows (same order as the batch)."""
     ev = None if scored.expected_value is None else scored.expected_value.tolist()
     text = BatchText(batch.ids, scored.score.tolist(), scored.decision, ev, scored.control.tolist(), batch.n)
-    bodies, request_ids, rows, start = [], [], [], 0
+    bodies: list[bytes] = []
+    request_ids: list[str] = []
+    rows: list[int] = []
+    start = 0
     for job in jobs:
         stop = start + len(job.rows)
         bodies.append(text.body(job.request_id, model.version, start, stop, scored.reasons, scored.notes))
@@ -148,7 +151,12 @@ class MicroBatcher:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            jobs = self._take(await self._queue.get())
+            first = await self._queue.get()
+            # One turn of the loop before taking the batch: requests whose bytes have already
+            # arrived are parsed and queued, so they join this batch instead of waiting for the
+            # next one (no timer: a lone request waits only for that turn).
+            await asyncio.sleep(0)
+            jobs = self._take(first)
             for group in _by_model(jobs):
                 try:
                     if sum(len(j.rows) for j in group) <= self.inline_rows:

@@ -35,6 +35,7 @@ class ServeConfig(BaseModel):
     tracking_uri: str | None = None
     batch_rows: int = Field(default=2048, gt=0, description="Most rows scored in one micro-batch of concurrent requests.")
     metrics_dir: Path | None = Field(default=None, description="Folder where workers share their counters (several workers).")
+    reasons: int = Field(default=3, ge=0, le=20, description="Top reasons per row in the answer (0 = none: explaining costs time per batch).")
     fast_path: bool = Field(default=True, description="Score through the compiled numpy path when it matches the sklearn pipeline.")
 
     def to_env(self) -> dict[str, str]:

@@ -133,7 +133,7 @@ def build_loaded(config: ServeConfig, version: str, path: Path) -> LoadedModel:
     if config.holdout > 0:
         _check_holdout(bundle, rule)
     fast, how = compile_model(bundle) if config.fast_path else (None, "off (--no-fast-path)")
-    scorer = Scorer(bundle, rule, holdout=config.holdout, salt=config.holdout_salt, fast=fast, check_unseen=config.unseen_categories == "accept")
+    scorer = Scorer(bundle, rule, holdout=config.holdout, salt=config.holdout_salt, reasons=config.reasons, fast=fast, check_unseen=config.unseen_categories == "accept")
     model = row_model(bundle.contract, tolerance=config.range_tolerance, unseen=config.unseen_categories, ids_required=config.holdout > 0, value_column=rule.value_column)
     stamp = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     return LoadedModel(version, config.model, bundle, rule, scorer, model, TypeAdapter(list[model]), stamp, how)  # type: ignore[valid-type]
