@@ -15,26 +15,21 @@ The expected value is null when the bundle has no economics (the default p >= 0.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
 
+from kpiml import predicting
+
 
 @dataclass(frozen=True)
-class DecisionRule:
-    """How a prediction matrix becomes scores, decisions and expected values."""
+class DecisionRule(predicting.DecisionRule):
+    """`kpiml.predicting.DecisionRule` (problem, operating point, economics, regression cost)
+    plus what answering one row at a time needs: the class labels and the model's threshold."""
 
-    problem: str
-    classes: list[str]
-    threshold: float
-    point: Any | None = None  # kpiml.kpi.OperatingPoint
-    economics: bool = False
-    regression: dict[str, Any] | None = None
-
-    @property
-    def value_column(self) -> str | None:
-        return None if self.point is None else self.point.kpi.economics.value_column
+    classes: list[str] = field(default_factory=list)
+    threshold: float = 0.5
 
     @property
     def acts(self) -> bool:
@@ -70,7 +65,7 @@ class DecisionRule:
             labels = np.asarray(self.classes, dtype=object)[pred.argmax(axis=1)]
             return pred.max(axis=1).astype("float64"), [str(v) for v in labels], None
         if self.problem == "regression":
-            return self._regression(np.asarray(pred, dtype="float64").reshape(-1))
+            return self._regression_stream(np.asarray(pred, dtype="float64").reshape(-1))
         p = np.asarray(pred[:, 1], dtype="float64")
         if self.point is None:
             return p, (p >= self.threshold).astype("int64").tolist(), None
@@ -79,7 +74,7 @@ class DecisionRule:
         decision, ev = apply_operating_point(self.point, p, values, per_batch=False)
         return p, np.asarray(decision, dtype="int64").tolist(), np.asarray(ev, dtype="float64") if self.economics else None
 
-    def _regression(self, score: np.ndarray) -> tuple[np.ndarray, list[Any], np.ndarray | None]:
+    def _regression_stream(self, score: np.ndarray) -> tuple[np.ndarray, list[Any], np.ndarray | None]:
         cost = self._cost()
         if cost is None:
             return score, [None] * len(score), None
@@ -91,11 +86,9 @@ class DecisionRule:
 
 def rule_for(bundle: Any) -> DecisionRule:
     """The decision rule of a loaded bundle (kpiml.artifact.Bundle), as `kpiml predict` reads it."""
-    from kpiml.predicting import decision_rule
-
-    stored = decision_rule(bundle)
+    stored = predicting.decision_rule(bundle)
     model = bundle.model
-    return DecisionRule(problem=model.problem, classes=list(model.classes), threshold=float(model.threshold), point=stored.point, economics=bool(stored.economics), regression=stored.regression)
+    return DecisionRule(**{f.name: getattr(stored, f.name) for f in fields(stored)}, classes=list(model.classes), threshold=float(model.threshold))
 
 
 def reasons_for(bundle: Any, frame: Any, top: int) -> list[list[dict[str, Any]]]:
