@@ -229,3 +229,18 @@ def test_predict_reason_columns_match_the_service_texts(parts: dict[str, Any], d
     pd.testing.assert_frame_equal(with_reasons[plain.columns], plain)
     served = [[r["text"] for r in row] for row in top_reasons(model, rows, 3)]
     assert with_reasons[["reason_1", "reason_2", "reason_3"]].to_numpy().tolist() == served
+
+
+def test_service_adapter_returns_the_explanations(parts: dict[str, Any], data: pd.DataFrame) -> None:
+    """Check that the service's `reasons_for` answers real reasons: schema fields, top-k, the module's texts."""
+    from types import SimpleNamespace
+
+    from kpiml.serving.decisions import reasons_for
+    from kpiml.serving.schema import Reason
+
+    model = single(parts, "xgboost", data, "sigmoid")
+    rows = data.head(5).drop(columns="churn")
+    served = reasons_for(SimpleNamespace(model=model), rows, 2)
+    assert [[Reason(**r).text for r in row] for row in served] == [[r["text"] for r in row] for row in top_reasons(model, rows, 2)]
+    assert all(len(row) == 2 and row[0]["text"] for row in served)
+    assert reasons_for(SimpleNamespace(model=model), rows, 0) == [[]] * 5
