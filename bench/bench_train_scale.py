@@ -47,15 +47,27 @@ def make_table(rows: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
     for i in range(10):  # 5 % missing at random in ten numeric columns
         frame.loc[rng.random(rows) < 0.05, f"x{i}"] = np.nan
     for i, k in enumerate(LEVELS):
-        cat = pd.Categorical.from_codes(codes[i], [f"c{i}_{j}" for j in range(k)])
-        frame[f"c{i}"] = cat.astype(object).where(rng.random(rows) >= (0.03 if i < 5 else 0.0), None)
+        gaps = np.where(rng.random(rows) < (0.03 if i < 5 else 0.0), -1, codes[i])  # code -1: missing
+        frame[f"c{i}"] = pd.Categorical.from_codes(gaps, [f"c{i}_{j}" for j in range(k)])
     frame["y"] = np.where(rng.random(rows) < prob, "yes", "no")
     return frame, prob
 
 
-def main() -> int:
+def _predict(folder: Path, labels: np.ndarray, truth: np.ndarray) -> list[str]:
+    """Rows of the table for `kpiml predict` on the fresh rows: throughput, and AUC against the best possible."""
     from sklearn.metrics import roc_auc_score
 
+    pred = run_measured([KPIML, "predict", str(folder / "proj" / "model"), str(folder / "score.parquet"), "--out", str(folder / "pred.parquet")])
+    if pred.returncode != 0:
+        return [f"| predict {ROWS:,} rows | failed after {pred.seconds:.0f} s: {pred.error()} | reported | no |"]
+    auc = roc_auc_score(labels, pd.read_parquet(folder / "pred.parquet")["score"])
+    members = json.loads((folder / "proj" / "metrics.json").read_text())["model"]["members"]
+    return [f"| predict {ROWS:,} rows (whole command) | {pred.seconds:.1f} s, {ROWS / pred.seconds:,.0f} rows/s, peak {pred.peak_mb / 1024:.2f} GB | reported | - |",
+            f"| test ROC-AUC on the predicted rows | {auc:.4f} (true probability: {roc_auc_score(labels, truth):.4f}) | reported | - |",
+            f"| model | {', '.join(f'{k} {w:.2f}' for k, w in members.items())} | | |"]
+
+
+def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         train, _ = make_table(ROWS, 0)
@@ -65,33 +77,26 @@ def main() -> int:
         score.to_parquet(folder / "score.parquet", index=False)
         del train, score
         load = os.getloadavg()[0]
+        # killed at 4x the budget: past that the figure is "did not finish", and the machine is needed
         fit = run_measured([KPIML, "train", str(folder / "train.parquet"), "--target", "y", "--positive", "yes",
                             "--budget", str(BUDGET), "--out", str(folder / "proj")], timeout=4 * BUDGET)
         print(f"kpiml train: {fmt_cost(fit)} (exit {fit.returncode})", flush=True)
-        if fit.returncode != 0:
-            print(fit.stderr[-4000:], file=sys.stderr)
-            return 1
-        pred = run_measured([KPIML, "predict", str(folder / "proj" / "model"), str(folder / "score.parquet"), "--out", str(folder / "pred.parquet")])
-        if pred.returncode != 0:
-            print(pred.stderr[-4000:], file=sys.stderr)
-            return 1
-        auc = roc_auc_score(labels, pd.read_parquet(folder / "pred.parquet")["score"])
-        members = json.loads((folder / "proj" / "metrics.json").read_text())["model"]["members"]
-        model = ", ".join(f"{k} {w:.2f}" for k, w in members.items())
-    within = fit.seconds <= 1.1 * BUDGET
+        (HERE / "out").mkdir(exist_ok=True)
+        (HERE / "out" / "train_scale.log").write_text(fit.stdout + fit.stderr)  # the command's own account of its time
+        done = fit.returncode == 0
+        rest = _predict(folder, labels, truth) if done else [f"| predict | not run: train {'was killed' if fit.returncode < 0 else 'failed'} ({fit.error()}) | reported | no |"]
+    within = done and fit.seconds <= 1.1 * BUDGET
     small = fit.peak_mb / 1024 < MEMORY_GB
+    wall = f"{fit.seconds:.0f} s" + ("" if done else " (did not finish; killed)" if fit.returncode < 0 else " (failed)")
     lines = [f"## Scale: {ROWS:,} rows x 50 columns, `kpiml train --budget {BUDGET}` (`bench/bench_train_scale.py`)", "",
              "| figure | value | target | pass |", "|---|---|---|---|",
-             f"| train wall time | {fit.seconds:.0f} s | <= {1.1 * BUDGET:.0f} s (budget + 10 %) | {'yes' if within else 'no'} |",
-             f"| train peak memory (process tree RSS) | {fit.peak_mb / 1024:.2f} GB | < {MEMORY_GB:.0f} GB | {'yes' if small else 'no'} |",
-             f"| predict {ROWS:,} rows (whole command) | {pred.seconds:.1f} s, {ROWS / pred.seconds:,.0f} rows/s, peak {pred.peak_mb / 1024:.2f} GB | reported | - |",
-             f"| test ROC-AUC on the predicted rows | {auc:.4f} (true probability: {roc_auc_score(labels, truth):.4f}) | reported | - |",
-             f"| model | {model} | | |", "",
+             f"| train wall time | {wall} | <= {1.1 * BUDGET:.0f} s (budget + 10 %) | {'yes' if within else 'no'} |",
+             f"| train peak memory (process tree RSS) | {fit.peak_mb / 1024:.2f} GB{'' if done else ' (until stopped)'} | < {MEMORY_GB:.0f} GB | {'yes' if small else 'no'} |",
+             *rest, "",
              f"Machine load average at start: {load:.1f} (2 cores shared with other work; timings are noisy).", ""]
-    (HERE / "out").mkdir(exist_ok=True)
     (HERE / "out" / "train_scale.md").write_text("\n".join(lines))
     print("\n".join(lines))
-    return 0
+    return 0  # a missed target is a "no" in the table, not a failed script
 
 
 if __name__ == "__main__":
