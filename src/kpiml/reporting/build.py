@@ -51,7 +51,7 @@ def _explain(bundle: Any, spec: Spec, ev: Evidence) -> dict[str, Any]:
     categorical = [c.name for c in spec.feature_columns() if c.role in ("categorical", "boolean")]
     return {"importance": svg(explain.importance_svg(ranked, how)), "how": how,
             "table": [{"feature": str(k), "value": float(v)} for k, v in ranked.head(explain.TOP).items()],
-            "dependence": [svg(explain.dependence_svg(bundle.model, ev.frame, f, ylabel)) for f in top],
+            "dependence": [svg(d) for d in explain.dependence_svgs(bundle.model, ev.frame, top, ylabel)] if top else [],
             "segment_columns": segments.segment_columns(ev.frame, categorical, [str(i) for i in ranked.index])}
 
 

@@ -11,6 +11,7 @@ figure's size does not grow with the number of rows behind it.
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -33,14 +34,22 @@ _RC: dict[Any, Any] = {
 }
 
 
-def figure(width: float = 4.6, height: float = 3.2) -> Any:
-    """A new matplotlib Figure (inches) with constrained layout and kpiml's style."""
+def figure(width: float = 4.6, height: float = 3.2, *, fitted: bool = True) -> Any:
+    """A new matplotlib Figure (inches) in kpiml's style.
+
+    `fitted` lays it out with constrained layout (needed where tick labels are words of any
+    length); `fitted=False` uses fixed margins, which suit numeric axes and save the extra
+    draw constrained layout costs (about half a chart's rendering time).
+    """
     import matplotlib
     from matplotlib.figure import Figure
 
     with matplotlib.rc_context(_RC):
         fig = Figure(figsize=(width, height))
-        fig.set_layout_engine("constrained")
+        if fitted:
+            fig.set_layout_engine("constrained")
+        else:
+            fig.subplots_adjust(left=0.85 / width, right=1 - 0.15 / width, bottom=0.55 / height, top=1 - 0.35 / height)
     return fig
 
 
@@ -52,7 +61,7 @@ def to_svg(fig: Any, title: str = "") -> str:
     with matplotlib.rc_context(_RC):
         fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})  # constrained layout already fits the text
     text = buf.getvalue()
-    svg = text[text.find("<svg"):]
+    svg = re.sub(r"\s*<metadata>.*?</metadata>", "", text[text.find("<svg"):], flags=re.S)  # RDF licence block: not needed inline
     if title:
         from markupsafe import escape
 
@@ -82,7 +91,7 @@ def line_chart(curves: Sequence[tuple[str, np.ndarray, np.ndarray]], *, xlabel: 
                diagonal: bool = False, marks: Sequence[tuple[str, float, float]] = (), percent_x: bool = False,
                size: tuple[float, float] = (4.6, 3.2)) -> str:
     """Named curves (label, x, y), optional y = x diagonal and labelled points (label, x, y)."""
-    fig = figure(*size)
+    fig = figure(*size, fitted=False)
     ax = axes(fig)
     if diagonal:
         ax.plot([0, 1], [0, 1], color=GREY, linestyle="--", linewidth=1, label="random / perfect calibration" if not curves else None)
@@ -153,13 +162,13 @@ def heatmap(matrix: np.ndarray, rows: Sequence[str], cols: Sequence[str], *, xla
 
 
 def scatter(x: np.ndarray, y: np.ndarray, *, xlabel: str, ylabel: str, title: str = "", diagonal: bool = False,
-            hline: float | None = None, limit: int = 1500, seed: int = 0) -> str:
+            hline: float | None = None, limit: int = 800, seed: int = 0) -> str:
     """Points (a random sample of at most `limit`), with an optional y = x line or a horizontal line."""
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     if len(x) > limit:
         keep = np.random.default_rng(seed).choice(len(x), limit, replace=False)
         x, y = x[keep], y[keep]
-    fig = figure()
+    fig = figure(fitted=False)
     ax = axes(fig)
     ax.scatter(x, y, s=6, alpha=0.45, color=BLUE, linewidths=0)
     if diagonal and len(x):
@@ -173,7 +182,7 @@ def scatter(x: np.ndarray, y: np.ndarray, *, xlabel: str, ylabel: str, title: st
 
 def histogram(values: np.ndarray, *, xlabel: str, title: str = "", bins: int = 40) -> str:
     """Distribution of one quantity (e.g. residuals)."""
-    fig = figure()
+    fig = figure(fitted=False)
     ax = axes(fig)
     ax.hist(np.asarray(values, dtype=float), bins=bins, color=BLUE, alpha=0.85)
     _finish(ax, xlabel, "rows", title)

@@ -6,9 +6,10 @@ a report that costs a small share of the training budget, so:
 
 * metrics that are a mean of per-row terms (Brier, log loss, accuracy, MAE, and RMSE as the
   root of one) are resampled as means, all resamples at once (`bootstrap_mean_ci`);
-* ROC AUC is resampled with the Mann-Whitney rank formula (equal to sklearn's AUC, ties
-  counted half), written here because sklearn's input validation costs ten times the
-  computation on a thousand-row resample;
+* ROC AUC and average precision are resampled with their formulas written out (the
+  Mann-Whitney rank statistic with ties counted half; precision at each distinct score
+  weighted by the recall step), equal to sklearn's, because sklearn's input validation costs
+  ten times the computation on a thousand-row resample;
 * the rest call the registry's function on each resample.
 
 Resamples are stratified by the label for classifiers (every resample has both classes and
@@ -68,6 +69,18 @@ def rank_auc(y: np.ndarray, score: np.ndarray) -> float:
     return float((rankdata(score)[pos].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
 
 
+def average_precision(y: np.ndarray, score: np.ndarray) -> float:
+    """Average precision as sklearn computes it (precision at each distinct score, weighted by the recall step)."""
+    order = np.argsort(-score, kind="stable")
+    ranked, hits = score[order], np.cumsum(y[order])
+    last = np.r_[np.flatnonzero(np.diff(ranked)), len(ranked) - 1]  # last row of each run of tied scores
+    tp = hits[last]
+    if tp[-1] == 0:
+        return float("nan")
+    precision, recall = tp / (last + 1), tp / tp[-1]
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
 def _resampled(name: str, problem: str, y: np.ndarray, pred: np.ndarray) -> tuple[Callable[[np.ndarray], float], bool]:
     """The metric of the rows at positions `i`, and whether higher is better."""
     from kpiml.evaluation.metrics import get_scorer
@@ -75,6 +88,8 @@ def _resampled(name: str, problem: str, y: np.ndarray, pred: np.ndarray) -> tupl
     scorer = get_scorer(name, problem)
     if name == "roc_auc" and problem == "binary":
         return (lambda i: rank_auc(y[i], pred[i, 1] if pred.ndim == 2 else pred[i])), True
+    if name == "pr_auc":
+        return (lambda i: average_precision(y[i], pred[i, 1] if pred.ndim == 2 else pred[i])), True
     return (lambda i: scorer.score(y[i], pred[i])), scorer.greater_is_better
 
 
