@@ -76,6 +76,7 @@ def test_report_mistakes_exit_2(churn_project: Path, tmp_path: Path, capsys: pyt
     assert message in capsys.readouterr().err.replace("\n", " ")
 
 
+@pytest.mark.slow
 def test_regression_and_multiclass_reports(tmp_path: Path) -> None:
     """Check that a regression report has residual plots, error by segment and value captured, and a multiclass one a confusion matrix."""
     rng = np.random.default_rng(3)
