@@ -14,7 +14,10 @@ pipeline). Both are one uvicorn worker on 127.0.0.1 and get the same load: 3 s o
 connection per client and pre-encoded request bodies (rows of wa_churn in turn), so that its
 own cost per request is a few tens of microseconds; a request counts as an error unless it
 gets a 200. Latency is measured at the client, from writing the request to reading the whole
-answer. The figures depend on what else runs on the machine: the load average is reported.
+answer. The figures depend on what else runs on the machine: the load average and the core
+count are reported, with the load generator's own CPU per request (it shares the cores with the
+server). kpiml is measured twice: as served by default (3 reasons per row) and with
+`--reasons 0`, since explaining a batch costs more than scoring it.
 
 Environment: KPIML_BENCH_SERVE_SECONDS (30), KPIML_BENCH_SERVE_CLIENTS (50),
 KPIML_BENCH_SERVE_BUDGET (training seconds, 60), KPIML_BENCH_SERVE_WORKERS (kpiml workers, 1).
@@ -197,15 +200,19 @@ def _run_load(port: int, path: str, bodies: Path, expect: str, seconds: float = 
     command = [sys.executable, __file__, "load", "--port", str(port), "--path", path, "--bodies", str(bodies), "--clients", str(CLIENTS), "--seconds", str(seconds), "--expect", expect]
     if ids_out is not None:
         command += ["--ids-out", str(ids_out), "--warmup", "0"]
-    before = os.getloadavg()[0]
+    import resource
+
+    before, cpu = os.getloadavg()[0], resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(command, capture_output=True, text=True, check=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     result = json.loads(done.stdout.strip().splitlines()[-1])
     result["load_before"], result["load_after"] = before, os.getloadavg()[0]
+    result["client_cpu_s"] = (after.ru_utime - cpu.ru_utime) + (after.ru_stime - cpu.ru_stime)
     return result
 
 
-def _kpiml_command(bundle: Path, port: int, log_dir: Path) -> list[str]:
-    return [str(BIN / "kpiml"), "serve", str(bundle), "--port", str(port), "--workers", str(WORKERS), "--decision-log", str(log_dir), "--poll-seconds", "0"]
+def _kpiml_command(bundle: Path, port: int, log_dir: Path, extra: tuple[str, ...] = ()) -> list[str]:
+    return [str(BIN / "kpiml"), "serve", str(bundle), "--port", str(port), "--workers", str(WORKERS), "--decision-log", str(log_dir), "--poll-seconds", "0", *extra]
 
 
 def _ten_thousand(port: int) -> list[float]:
@@ -222,14 +229,14 @@ def _ten_thousand(port: int) -> list[float]:
     return times[1:]  # the first request warms caches up
 
 
-def _bench_kpiml(bundle: Path) -> tuple[dict[str, Any], list[float]]:
+def _bench_kpiml(bundle: Path, extra: tuple[str, ...] = ()) -> tuple[dict[str, Any], list[float]]:
     import shutil
 
     port, log_dir = _free_port(), WORK / "decisions-load"
     shutil.rmtree(log_dir, ignore_errors=True)
-    proc = _start(_kpiml_command(bundle, port, log_dir), port, "/health")
+    proc = _start(_kpiml_command(bundle, port, log_dir, extra), port, "/health")
     try:
-        print(f"kpiml serve: {CLIENTS} clients x {SECONDS:.0f} s", flush=True)
+        print(f"kpiml serve {' '.join(extra)}: {CLIENTS} clients x {SECONDS:.0f} s", flush=True)
         result = _run_load(port, "/predict", WORK / "kpiml-bodies.jsonl", '"predictions"')
         print(f"  {result}", flush=True)
         tenk = _ten_thousand(port)
@@ -273,32 +280,44 @@ def _bench_mlflow(uri: str, store: str) -> dict[str, Any]:
 
 
 def _row(name: str, r: dict[str, Any]) -> str:
-    return f"| {name} | {r['requests']:,} | {r['throughput']:,.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['max_ms']:.0f} | {r['errors']} | {r['load_before']:.1f} / {r['load_after']:.1f} |"
+    per_request = 1e6 * r["client_cpu_s"] / max(r["requests"], 1)
+    return f"| {name} | {r['requests']:,} | {r['throughput']:,.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['max_ms']:.0f} | {r['errors']} | {r['load_before']:.1f} / {r['load_after']:.1f} | {per_request:,.0f} |"
 
 
-def _markdown(kp: dict[str, Any], ml: dict[str, Any], tenk: list[float], kill: dict[str, Any]) -> str:
+def _median(times: list[float]) -> float:
+    return sorted(times)[len(times) // 2]
+
+
+def _markdown(kp: dict[str, Any], ml: dict[str, Any], tenk: list[float], kill: dict[str, Any], bare: dict[str, Any], tenk_bare: list[float]) -> str:
     ratio = kp["throughput"] / ml["throughput"] if ml["throughput"] else float("inf")
     checks = [
         ("zero errors under load", kp["errors"] == 0),
         ("p99 < 50 ms", kp["p99_ms"] < 50),
         ("throughput >= 3 x MLflow", ratio >= 3),
-        ("10,000-row request < 1 s (median)", sorted(tenk)[len(tenk) // 2] < 1.0),
+        ("10,000-row request < 1 s (median)", _median(tenk) < 1.0),
         ("no acknowledged row lost on SIGKILL", kill["lost"] == 0),
     ]
     lines = [
         "## Model service (`kpiml serve`) — bench/bench_serve.py",
         "",
         f"IBM Telco (`wa_churn`) model trained by `kpiml train --budget {BUDGET}`; {CLIENTS} concurrent keep-alive clients, single-row `POST`s, "
-        f"{SECONDS:.0f} s measured after 3 s warm-up, load generator in a second process on 127.0.0.1; one uvicorn worker each ({WORKERS} for kpiml). "
-        f"{platform.machine()}, {os.cpu_count()} cores; load average is the machine's 1-minute load before / after (other users' jobs included).",
+        f"{SECONDS:.0f} s measured after 3 s warm-up; one uvicorn worker each ({WORKERS} for kpiml). "
+        f"{platform.machine()}, {os.cpu_count()} cores; load average is the machine's 1-minute load before / after (other users' jobs included: "
+        "with a load above the core count every figure here is inflated, compare ratios within this table, not with other runs).",
         "",
-        "| server | requests | throughput (req/s) | p50 (ms) | p99 (ms) | max (ms) | errors | load avg |",
-        "|---|---|---|---|---|---|---|---|",
-        _row("`kpiml serve` (decision log fsynced per batch)", kp),
+        "Process shape: the server (one process, one event loop thread plus a log-commit thread) and the load generator (a second process: one asyncio "
+        "thread, pre-encoded requests) share the same cores over 127.0.0.1, unpinned. The last column is the generator's own CPU per request: what it "
+        "takes from the server's cores.",
+        "",
+        "| server | requests | throughput (req/s) | p50 (ms) | p99 (ms) | max (ms) | errors | load avg | load generator CPU (µs/request) |",
+        "|---|---|---|---|---|---|---|---|---|",
+        _row("`kpiml serve` (3 reasons per row, decision log fsynced per batch)", kp),
+        _row("`kpiml serve --reasons 0` (no explanations)", bare),
         _row("`mlflow models serve --env-manager local` (anchor)", ml),
         "",
-        f"Throughput ratio kpiml / MLflow: **{ratio:.1f} x**.",
-        f"10,000-row request (JSON in and out, logged): {', '.join(f'{t:.2f}' for t in tenk)} s (median {sorted(tenk)[len(tenk) // 2]:.2f} s).",
+        f"Throughput ratio kpiml / MLflow: **{ratio:.1f} x** ({bare['throughput'] / ml['throughput'] if ml['throughput'] else float('inf'):.1f} x with `--reasons 0`).",
+        f"10,000-row request (JSON in and out, logged): {', '.join(f'{t:.2f}' for t in tenk)} s (median {_median(tenk):.2f} s); "
+        f"with `--reasons 0`: {', '.join(f'{t:.2f}' for t in tenk_bare)} s (median {_median(tenk_bare):.2f} s).",
         f"Kill test: SIGKILL after {kill['killed_after_s']:.0f} s of load; {kill['acked']:,} requests acknowledged, {kill['logged_requests']:,} in the log "
         f"({kill['logged_rows']:,} rows), **{kill['lost']} acknowledged request(s) lost**, {kill['torn_lines_skipped']} torn line(s) skipped.",
         "",
@@ -314,12 +333,13 @@ def _markdown(kp: dict[str, Any], ml: dict[str, Any], tenk: list[float], kill: d
 def main() -> int:
     bundle, uri, store = _prepare_model()
     kp, tenk = _bench_kpiml(bundle)
+    bare, tenk_bare = _bench_kpiml(bundle, ("--reasons", "0"))
     kill = _bench_kill(bundle)
     print(f"  kill: {kill}", flush=True)
     ml = _bench_mlflow(uri, store)
-    text = _markdown(kp, ml, tenk, kill)
+    text = _markdown(kp, ml, tenk, kill, bare, tenk_bare)
     (OUT / "serve.md").write_text(text)
-    (OUT / "serve.json").write_text(json.dumps({"kpiml": kp, "mlflow": ml, "ten_thousand_s": tenk, "kill": kill}, indent=2))
+    (OUT / "serve.json").write_text(json.dumps({"kpiml": kp, "kpiml_no_reasons": bare, "mlflow": ml, "ten_thousand_s": tenk, "ten_thousand_no_reasons_s": tenk_bare, "kill": kill, "cpu_count": os.cpu_count()}, indent=2))
     print(text)
     return 0
 

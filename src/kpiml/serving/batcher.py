@@ -5,7 +5,7 @@ service takes every request waiting in the queue and scores them as one batch; t
 log lines go to a committer thread that appends whatever has queued up with one write and one
 fsync (group commit) and only then lets the requests be answered. Scoring and committing form
 a pipeline: while batch N is being fsynced, batch N+1 is scored. No timer is involved: a lone
-request is scored at once, and batches grow by themselves under load.
+request is scored after one turn of the event loop, and batches grow by themselves under load.
 
 Small batches are scored on the event loop itself: they take a millisecond or two, and a
 second Python thread would only contend for the interpreter lock with the loop that parses
