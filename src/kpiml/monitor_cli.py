@@ -169,6 +169,8 @@ def run_monitor(model: Path, data: str, *, log: Path | None, outcomes: str | Non
     live = impact = None
     if log is not None and not log.exists():
         raise KpimlError(f"The decision log '{log}' does not exist", expected="a `kpiml predict` output file or a `kpiml serve` decision-log folder", fix="check the path given to --log")
+    if log is not None and outcomes is None:
+        notes.append("--log is read with --outcomes: the decisions are judged once their outcomes are known")
     if outcomes is not None:
         if bundle.model.problem != "binary":
             raise KpimlError(f"--outcomes applies to binary models; this one is {bundle.model.problem}", fix="drop --outcomes")
