@@ -66,7 +66,7 @@ def test_live_metrics_match_sklearn() -> None:
     assert live.auc == pytest.approx(roc_auc_score(y, s)) and live.brier == pytest.approx(brier_score_loss(y, s))
     assert len(live.calibration) == 10 and sum(b.rows for b in live.calibration) == 2_000
     assert live.calibration_error < 0.05
-    assert live.auc_drop == pytest.approx(0.9 - live.auc) and live.drop_beyond_noise
+    assert live.auc is not None and live.auc_drop == pytest.approx(0.9 - live.auc) and live.drop_beyond_noise
 
 
 def test_auc_standard_error_matches_bootstrap() -> None:
