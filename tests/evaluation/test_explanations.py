@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -144,7 +145,8 @@ def test_top_three_reasons_are_the_largest_effects_with_row_values(parts: dict[s
         assert sizes[-1] >= np.sort(np.abs(found.effect[i]))[-3] - 1e-12
         for r in row:
             original = rows.iloc[i][r["feature"]]
-            assert r["value"] == (None if pd.isna(original) else original)
+            shown = {"Yes": "yes", "No": "no"}.get(original, original) if isinstance(original, str) else original
+            assert r["value"] == (None if pd.isna(original) else shown)
             assert r["text"].startswith(f"{r['feature']} ")
 
 
@@ -244,3 +246,17 @@ def test_service_adapter_returns_the_explanations(parts: dict[str, Any], data: p
     assert [[Reason(**r).text for r in row] for row in served] == [[r["text"] for r in row] for row in top_reasons(model, rows, 2)]
     assert all(len(row) == 2 and row[0]["text"] for row in served)
     assert reasons_for(SimpleNamespace(model=model), rows, 0) == [[]] * 5
+
+
+def test_batch_and_service_rows_get_the_same_texts(parts: dict[str, Any], data: pd.DataFrame) -> None:
+    """Check that raw file values and the service's typed request columns give the same reasons (flags, dates, numbers)."""
+    from kpiml.serving.scorer import _column
+
+    model = single(parts, "lightgbm", data, "sigmoid")
+    raw = data.head(30).drop(columns="churn").assign(paperless=lambda f: f["paperless"].map({"Yes": "Y", "No": "no"}))
+    kinds = {"tenure": "numeric", "plan": "categorical", "monthly_charges": "numeric", "paperless": "boolean", "signup": "datetime"}
+    records = json.loads(raw.to_json(orient="records"))
+    typed = pd.DataFrame({c: _column([r[c] for r in records], kind) for c, kind in kinds.items()})
+    batch = [[r["text"] for r in row] for row in top_reasons(model, raw, 5)]
+    assert batch == [[r["text"] for r in row] for row in top_reasons(model, typed, 5)]
+    assert any("paperless = yes" in t or "paperless = no" in t for row in batch for t in row)

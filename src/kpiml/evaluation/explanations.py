@@ -310,6 +310,24 @@ def _full_matrix(view: np.ndarray, problem: str) -> np.ndarray:
     return np.column_stack([1 - view[:, 0], view[:, 0]]) if problem == "binary" else view
 
 
+def shown_values(model: Any, frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Input values as the model read them (its coercer's kinds), so a reason says the same in
+    `kpiml predict` (raw file values) and `kpiml serve` (typed request columns): dates as dates
+    whatever their spelling, flags as yes / no whatever their spelling ('Y', True, 1)."""
+    from kpiml.features import coerce_column
+
+    coercer = model.members[0].parts[0].preprocessor.named_steps.get("coerce") if model.members else None
+    kinds = dict(getattr(coercer, "kinds", None) or {})
+    data: dict[str, Any] = {}
+    for c in columns:
+        kind = kinds.get(c)
+        values = frame[c] if kind is None else pd.Series(coerce_column(frame[c], kind), index=frame.index)
+        if kind == "boolean":
+            values = values.map({1.0: "yes", 0.0: "no"})
+        data[c] = values.to_numpy(dtype=object)
+    return pd.DataFrame(data)
+
+
 def explain(model: Any, frame: pd.DataFrame, background: pd.DataFrame | None = None) -> Explanation:
     """Contributions of each input column to each row's score, computed with the score itself.
 
@@ -333,7 +351,7 @@ def explain(model: Any, frame: pd.DataFrame, background: pd.DataFrame | None = N
     raw_total = raw_base + raw.sum(axis=2)
     labels: list[str | None] = [model.classes[int(k)] for k in pick] if problem == "multiclass" else ([model.positive or model.classes[-1]] * len(view) if problem == "binary" else [None] * len(view))
     return Explanation(
-        columns=columns, values=frame[columns].reset_index(drop=True), raw=raw[rows, pick], raw_base=raw_base[rows, pick],
+        columns=columns, values=shown_values(model, frame, columns), raw=raw[rows, pick], raw_base=raw_base[rows, pick],
         raw_score=raw_total[rows, pick], space="margin" if single else ("target" if problem == "regression" else "probability"),
         effect=effect[rows, pick], base=cal_base[rows, pick], score=view[rows, pick], target_class=labels, pred=pred,
     )
