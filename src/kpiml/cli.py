@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> None:
 
     _register_optional_commands()
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)
     except KpimlError as exc:
         _print_error(exc.message)
         sys.exit(2)
@@ -112,7 +112,8 @@ def main(argv: list[str] | None = None) -> None:
             raise
         _print_error(f"kpiml hit an internal error ({type(exc).__name__}: {exc}). Re-run with KPIML_DEBUG=1 for the traceback and report it.")
         sys.exit(1)
-    sys.exit(0)
+    # Without standalone mode click returns typer.Exit's code instead of raising it.
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 def _print_error(message: str) -> None:
