@@ -9,6 +9,7 @@ kept from the previous BENCHMARKS.md.
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import os
 import platform
 import re
@@ -39,24 +40,40 @@ def _old_sections() -> dict[str, str]:
     return {parts[i]: parts[i + 1].strip() for i in range(1, len(parts) - 1, 2)}
 
 
+def _splice(name: str, text: str) -> None:
+    """Replace one section, re-reading the file under a lock at write time.
+
+    Benchmarks run for many minutes; reading the sections only at start made a run drop
+    sections another run had written meanwhile, so every splice reads, edits and renames
+    under an exclusive lock.
+    """
+    path = HERE / "BENCHMARKS.md"
+    with open(HERE / ".BENCHMARKS.md.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        sections = _old_sections()
+        sections[name] = text
+        header = f"# kpiml benchmarks\n\nLatest figures from `make bench` (updated {dt.date.today()}) on {_machine()}.\nEach section names the script that measured it; re-run one with `make bench` or `.venv/bin/python bench/run.py NAME`.\n"
+        body = "\n\n".join(f"<!-- section: {k} -->\n{v}" for k, v in sorted(sections.items()))
+        tmp = path.with_suffix(".md.tmp")
+        tmp.write_text(header + "\n" + body + "\n")
+        tmp.replace(path)
+
+
 def main(names: list[str]) -> int:
     scripts = sorted(HERE.glob("bench_*.py"))
     chosen = [s for s in scripts if not names or s.stem.removeprefix("bench_") in names]
     OUT.mkdir(exist_ok=True)
-    sections = _old_sections()
     failed = []
     for script in chosen:
         name = script.stem.removeprefix("bench_")
         print(f"== bench {name}", flush=True)
-        res = subprocess.run([sys.executable, str(script)], cwd=HERE.parent)
         md = OUT / f"{name}.md"
+        md.unlink(missing_ok=True)  # a stale file from an earlier run must not pass for this one
+        res = subprocess.run([sys.executable, str(script)], cwd=HERE.parent)
         if res.returncode != 0 or not md.exists():
             failed.append(name)
             continue
-        sections[name] = md.read_text().strip()
-    header = f"# kpiml benchmarks\n\nLatest figures from `make bench` (updated {dt.date.today()}) on {_machine()}.\nEach section names the script that measured it; re-run one with `make bench` or `.venv/bin/python bench/run.py NAME`.\n"
-    body = "\n\n".join(f"<!-- section: {k} -->\n{v}" for k, v in sorted(sections.items()))
-    (HERE / "BENCHMARKS.md").write_text(header + "\n" + body + "\n")
+        _splice(name, md.read_text().strip())
     if failed:
         print(f"benchmarks failed: {', '.join(failed)}", file=sys.stderr)
         return 1
