@@ -54,40 +54,68 @@ def synthetic_panel(n: int, length: int, seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame({"series": np.repeat([f"s{i:05d}" for i in range(n)], length), "month": np.tile(dates, n), "value": y.ravel().round(3)})
 
 
-def run_cli(args: list[str]) -> tuple[float, float]:
-    """Run `kpiml forecast` in a child process; wall seconds and peak memory (MB) of that child."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    t0 = time.perf_counter()
-    subprocess.run([str(Path(sys.executable).with_name("kpiml")), "forecast", *args], check=True, cwd=ROOT)
+def child_env(folder: Path) -> dict[str, str]:
+    """Environment of the timed commands: compiled bytecode cached in `folder`, as for an installed package.
+
+    This machine sets PYTHONDONTWRITEBYTECODE, so every run would recompile each imported
+    module (about 10 s of CPU for pandas, scikit-learn, LightGBM, matplotlib ...), which an
+    installed kpiml never does. The warm-up run fills the cache; the working tree stays clean.
+    """
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = str(folder / "pycache")
+    return env
+
+
+def run_cli(args: list[str], env: dict[str, str] | None = None) -> dict[str, float]:
+    """Run `kpiml forecast` in a child process: wall and CPU seconds, peak memory (MB), load average."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    load0, t0 = os.getloadavg()[0], time.perf_counter()
+    subprocess.run([str(Path(sys.executable).with_name("kpiml")), "forecast", *args], check=True, cwd=ROOT, env=env)
     wall = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return wall, max(peak, before) / 1024
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"wall": wall, "cpu": cpu, "peak": max(after.ru_maxrss, before.ru_maxrss) / 1024, "load0": load0, "load1": os.getloadavg()[0]}
+
+
+def _mb(value: float) -> str:
+    return "n/a" if np.isnan(value) else f"{value:.0f}"
+
+
+def backtest_figures(out: Path) -> tuple[float, pd.Series]:
+    """Mean backtest MASE of the chosen models and of each model, from backtest.csv."""
+    bt = pd.read_csv(out / "backtest.csv")
+    return float(bt.loc[bt["chosen"], "mase"].mean()), bt.groupby("model")["mase"].mean().sort_values()
 
 
 def scale_case(folder: Path) -> list[str]:
-    """The 10,000 x 120 timing, after a small warm-up run that fills the numba cache."""
+    """The 10,000 x 120 timing after a warm-up run, and a seasonal-naive-only run as the baseline."""
     data = folder / "panel.csv"
     synthetic_panel(N_SERIES, LENGTH).to_csv(data, index=False)
     warm = folder / "warm.csv"
     synthetic_panel(50, LENGTH, seed=1).to_csv(warm, index=False)
+    env = child_env(folder)
     common = ["--time", "month", "--target", "value", "--series", "series", "--horizon", str(HORIZON)]
-    run_cli([str(warm), *common, "--out", str(folder / "warm")])
-    load0 = os.getloadavg()[0]
-    wall, peak = run_cli([str(data), *common, "--out", str(folder / "out")])
-    bt = pd.read_csv(folder / "out" / "backtest.csv")
-    by_model = bt.groupby("model")["mase"].mean().sort_values()
-    chosen = bt.loc[bt["chosen"], "mase"].mean()
-    ok = "PASS" if wall < 120 else "FAIL"
-    print(f"scale: {N_SERIES} x {LENGTH}: {wall:.1f} s, peak {peak:.0f} MB, load {load0:.1f}", flush=True)
+    run_cli([str(warm), *common, "--out", str(folder / "warm")], env)
+    full = run_cli([str(data), *common, "--out", str(folder / "out")], env)
+    floor = run_cli([str(data), *common, "--models", "SeasonalNaive", "--out", str(folder / "floor")], env)
+    floor["peak"] = float("nan")  # ru_maxrss of children is the largest of all runs so far, not this run's
+    chosen, by_model = backtest_figures(folder / "out")
+    ok = "PASS" if full["wall"] < 120 else "FAIL"
+    print(f"scale: {N_SERIES} x {LENGTH}: {full}; seasonal naive only {floor}", flush=True)
+    row = lambda name, r, mase, models, verdict: (  # noqa: E731
+        f"| {name} | {r['wall']:.1f} | {r['cpu']:.1f} | {_mb(r['peak'])} | {r['load0']:.1f} / {r['load1']:.1f} | {mase} | {models} | {verdict} |")
     return [
-        f"### Scale: {N_SERIES:,} monthly series x {LENGTH} points, horizon {HORIZON}",
+        f"### Scale: {N_SERIES:,} monthly series x {LENGTH} points, horizon {HORIZON} (target: under 120 s on 2 cores)",
         "",
-        "| series | wall time (s) | peak memory (MB) | load avg at start | backtest MASE chosen | models (mean backtest MASE) | target | verdict |",
+        "| run | wall time (s) | CPU time (s) | peak memory (MB) | load avg start / end | backtest MASE chosen | models (mean backtest MASE) | verdict |",
         "|---|---|---|---|---|---|---|---|",
-        f"| {N_SERIES:,} | {wall:.1f} | {peak:.0f} | {load0:.1f} | {chosen:.3f} | {', '.join(f'{m} {v:.3f}' for m, v in by_model.items())} | < 120 s | {ok} |",
+        row("kpiml forecast (default)", full, f"{chosen:.3f}", ", ".join(f"{m} {v:.3f}" for m, v in by_model.items()), f"{ok} (< 120 s wall)"),
+        row("baseline: --models SeasonalNaive", floor, f"{backtest_figures(folder / 'floor')[0]:.3f}", "SeasonalNaive only", f"{full['cpu'] / floor['cpu']:.1f}x its CPU"),
         "",
         "Wall time is the whole `kpiml forecast` command: read the CSV, checks, backtest, choice, final fit, intervals, CSVs and HTML.",
-        "Peak memory is the largest resident set among the command and its worker processes.",
+        "CPU time is user + system of the command and its children; on a machine shared with other work (load average above 2 on",
+        "2 cores) wall time grows with the load while CPU time does not, so judge the run by both. Peak memory is the largest",
+        "resident set of the command. The seasonal-naive-only run measures what reading, checks, intervals and the report cost.",
     ]
 
 
@@ -152,7 +180,7 @@ def accuracy_case(name: str, folder: Path) -> dict[str, object]:
     path = folder / f"{name}_train.csv"
     train.to_csv(path, index=False)
     load0 = os.getloadavg()[0]
-    wall, _ = run_cli([str(path), "--time", "month", "--target", "value", *series_args, "--horizon", str(HORIZON), "--out", str(folder / name)])
+    wall = run_cli([str(path), "--time", "month", "--target", "value", *series_args, "--horizon", str(HORIZON), "--out", str(folder / name)], child_env(folder))["wall"]
     kp = pd.read_csv(folder / name / "forecast.csv", parse_dates=["time"]).rename(columns={"time": "month"})
     train = regular(train)
     lengths = train.groupby("series").size()
@@ -186,13 +214,46 @@ def accuracy_lines(rows: list[dict[str, object]]) -> list[str]:
     return lines
 
 
-def anomaly_lines() -> list[str]:
-    """Recall and false-flag rate on injected spikes and level shifts (same protocol as the tests)."""
+def test_module(name: str):  # type: ignore[no-untyped-def]
+    """A test file of tests/forecasting loaded as a module, so the bench measures with the tests' own code."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("ta", ROOT / "tests" / "forecasting" / "test_anomalies.py")
-    ta = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    spec.loader.exec_module(ta)  # type: ignore[union-attr]
+    spec = importlib.util.spec_from_file_location(name, ROOT / "tests" / "forecasting" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(mod)  # type: ignore[union-attr]
+    return mod
+
+
+def protocol_lines() -> list[str]:
+    """The acceptance tests' protocol (tests/forecasting/test_accuracy.py) on all of auscafe and txhousing.
+
+    `run_forecast` in-process with default settings; the baseline is, per series, the statsforecast
+    model with the lowest MASE on kpiml's own backtest, scored on the hold-out with its own forecast.
+    """
+    from kpiml.forecasting.panel import build_panel
+    from kpiml.forecasting.pipeline import ForecastSettings, run_forecast
+
+    ta = test_module("test_accuracy")
+    lines = ["### Acceptance protocol of tests/forecasting/test_accuracy.py (all series; the tests use 12 of the 46 cities)", "",
+             "| data | series | MASE kpiml | MASE best statsforecast per series | MASE SeasonalNaive | 80 % coverage | 95 % coverage | backtest coverage 80 / 95 % | time (s) | verdict |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for name in ("auscafe", "txhousing"):
+        df, _ = real_case(name)
+        panel, test = ta.hold_out(build_panel(df, time="month", target="value", series=["series"], horizon=HORIZON), HORIZON)
+        t0 = time.perf_counter()
+        result = run_forecast(panel, ForecastSettings(horizon=HORIZON, n_jobs=2))
+        wall = time.perf_counter() - t0
+        mase, cover = ta.hold_out_scores(result, test)
+        ok = mase["forecast"] <= mase["baseline"] + 1e-9 and 0.75 <= cover[80] <= 0.85
+        print(f"protocol {name}: {mase.to_dict()} {cover}", flush=True)
+        lines.append(f"| {name} | {panel.n_series} | {mase['forecast']:.3f} | {mase['baseline']:.3f} | {mase['SeasonalNaive']:.3f} | {cover[80]:.1%} | {cover[95]:.1%} | "
+                     f"{result.coverage[80]:.1%} / {result.coverage[95]:.1%} | {wall:.0f} | {'PASS' if ok else 'FAIL'} |")
+    return [*lines, "", "Verdict: MASE no worse than the baseline and 80 % coverage of the hold-out within 75–85 % (per data set here; the test pools both)."]
+
+
+def anomaly_lines() -> list[str]:
+    """Recall and false-flag rate on injected spikes and level shifts (same protocol as the tests)."""
+    ta = test_module("test_anomalies")
     from kpiml.forecasting.anomalies import detect_anomalies
     from kpiml.forecasting.panel import build_panel
 
@@ -223,7 +284,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         lines += scale_case(Path(tmp))
         lines += ["", *accuracy_lines([accuracy_case(n, Path(tmp)) for n in ("auscafe", "txhousing")])]
-    lines += ["", *anomaly_lines()]
+    lines += ["", *protocol_lines(), "", *anomaly_lines()]
     (HERE / "out").mkdir(exist_ok=True)
     text = "\n".join(lines) + "\n"
     (HERE / "out" / "forecast.md").write_text(text)
