@@ -436,9 +436,13 @@ def reasons_of(explanation: Explanation, problem: str, k: int = 3) -> list[list[
 
 def reason_columns(explanation: Explanation, problem: str, k: int = 3) -> pd.DataFrame:
     """Columns `reason_1` .. `reason_k`: the k strongest reasons of each row in plain words
-    (the same texts `top_reasons` gives the service), for `kpiml predict`'s output."""
+    (the same texts `top_reasons` gives the service), for `kpiml predict`'s output; always k
+    columns, so the file's layout does not depend on the model."""
     texts = _cells(explanation, problem, _order(explanation, k))[1]
-    return pd.DataFrame(texts, columns=[f"reason_{i + 1}" for i in range(texts.shape[1])], dtype=object)
+    out = pd.DataFrame(texts, columns=[f"reason_{i + 1}" for i in range(texts.shape[1])], dtype=object)
+    for i in range(texts.shape[1], k):  # fewer features than k: the columns stay, empty
+        out[f"reason_{i + 1}"] = None
+    return out
 
 
 def top_reasons(model: Any, frame: pd.DataFrame, k: int = 3) -> list[list[dict[str, Any]]]:
