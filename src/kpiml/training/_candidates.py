@@ -139,6 +139,10 @@ class ExtraTrees(RandomForest):
         return {"n_estimators": 200, "max_features": 0.7 if task.problem == "regression" else 0.4, "min_samples_leaf": 2}
 
 
+#: Below this many training rows boosters start with small, regularised trees (see defaults).
+SMALL_ROWS = 5000
+
+
 def booster_threads(task: Task) -> int:
     """One thread below 100k rows: OpenMP threads on small data spend more time waiting for
     each other than working, and on a shared 2-core machine two threads can be 10x slower."""
@@ -177,11 +181,16 @@ class LightGBM(CandidateModel):
         }
 
     def defaults(self, task: Task) -> dict[str, Any]:
-        return {"learning_rate": 0.05, "num_leaves": 31, "min_child_samples": 20, "subsample": 0.9, "colsample_bytree": 0.8, "reg_lambda": 1e-3, "reg_alpha": 1e-3}
+        """Regularised trees sized to the data: on a few thousand rows 8-leaf trees with an L2
+        penalty beat LightGBM's 31 unpenalised leaves (measured by CV on four modeldata tables);
+        from 5,000 rows on, 31 leaves at a faster rate, so that the first trial finishes early."""
+        small = task.n_rows < SMALL_ROWS
+        return {"learning_rate": 0.05 if small else 0.1, "num_leaves": 8 if small else 31, "min_child_samples": 10, "subsample": 0.8, "colsample_bytree": 0.6, "reg_lambda": 1.0, "reg_alpha": 1e-3}
 
     def starts(self, task: Task) -> list[dict[str, Any]]:
-        small = {"learning_rate": 0.05, "num_leaves": 15, "min_child_samples": 10, "subsample": 0.8, "colsample_bytree": 0.5, "reg_lambda": 1.0, "reg_alpha": 1e-3}
-        return [self.defaults(task), small]
+        """The defaults, then the same trees at a lower learning rate (more rounds, usually a little better)."""
+        first = self.defaults(task)
+        return [first, dict(first, learning_rate=first["learning_rate"] * 0.4)]
 
     def _params(self, params: dict[str, Any], task: Task) -> dict[str, Any]:
         out = dict(params, subsample_freq=1, n_jobs=booster_threads(task), random_state=task.seed, verbose=-1)
@@ -224,11 +233,15 @@ class XGBoost(CandidateModel):
         }
 
     def defaults(self, task: Task) -> dict[str, Any]:
-        return {"learning_rate": 0.05, "max_depth": 5, "min_child_weight": 1.0, "subsample": 0.8, "colsample_bytree": 0.8, "reg_lambda": 1.0, "reg_alpha": 1e-3}
+        """Shallow, column-subsampled trees on small data (better CV than depth 5 on a few
+        thousand rows), depth 6 at a faster rate from 5,000 rows on."""
+        if task.n_rows < SMALL_ROWS:
+            return {"learning_rate": 0.05, "max_depth": 4, "min_child_weight": 2.0, "subsample": 0.8, "colsample_bytree": 0.5, "reg_lambda": 2.0, "reg_alpha": 1e-3}
+        return {"learning_rate": 0.1, "max_depth": 6, "min_child_weight": 1.0, "subsample": 0.8, "colsample_bytree": 0.8, "reg_lambda": 1.0, "reg_alpha": 1e-3}
 
     def starts(self, task: Task) -> list[dict[str, Any]]:
-        shallow = {"learning_rate": 0.05, "max_depth": 4, "min_child_weight": 2.0, "subsample": 0.8, "colsample_bytree": 0.5, "reg_lambda": 2.0, "reg_alpha": 1e-3}
-        return [self.defaults(task), shallow]
+        deep = {"learning_rate": 0.05, "max_depth": 5, "min_child_weight": 1.0, "subsample": 0.8, "colsample_bytree": 0.8, "reg_lambda": 1.0, "reg_alpha": 1e-3}
+        return [self.defaults(task), deep]
 
     def _params(self, params: dict[str, Any], task: Task) -> dict[str, Any]:
         out = {k: v for k, v in params.items() if k != "learning_rate"}
