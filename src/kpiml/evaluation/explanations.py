@@ -136,8 +136,11 @@ def _step_reference(step: Any, width: int) -> np.ndarray:
         names = [str(n) for n in last.get_feature_names_out([f"in{i}" for i in range(len(last.categories_))])]
         sizes = [sum(n.startswith(f"in{i}_") for n in names) for i in range(len(last.categories_))]
         return np.concatenate([np.full(s, 1.0 / s) for s in sizes if s])[:width]
-    if kind == "SimpleImputer":
-        stats = np.asarray(last.statistics_, dtype="float64")
+    if kind == "SimpleImputer":  # unscaled numbers / flags: the imputer's median or mode
+        try:
+            stats = np.asarray(last.statistics_, dtype="float64")
+        except (TypeError, ValueError):  # text statistics (categories): no numeric centre
+            return np.zeros(width)
         return np.concatenate([stats, np.zeros(width - len(stats))])[:width]
     return np.zeros(width)
 
