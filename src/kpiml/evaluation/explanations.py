@@ -34,7 +34,7 @@ in the blend's (pre-calibration) probability or target units otherwise.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -54,7 +54,7 @@ class Explanation:
     """
 
     columns: list[str]
-    values: pd.DataFrame
+    values: pd.DataFrame  # the input values as given (see `shown` for how a reason shows them)
     raw: np.ndarray
     raw_base: np.ndarray
     raw_score: np.ndarray
@@ -64,6 +64,7 @@ class Explanation:
     score: np.ndarray
     target_class: list[str | None]
     pred: np.ndarray
+    kinds: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -313,22 +314,22 @@ def _full_matrix(view: np.ndarray, problem: str) -> np.ndarray:
     return np.column_stack([1 - view[:, 0], view[:, 0]]) if problem == "binary" else view
 
 
-def shown_values(model: Any, frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    """Input values as the model read them (its coercer's kinds), so a reason says the same in
+def _kinds(model: Any) -> dict[str, str]:
+    """Input column -> kind, as the model's coercer reads the columns."""
+    coercer = model.members[0].parts[0].preprocessor.named_steps.get("coerce") if model.members else None
+    return dict(getattr(coercer, "kinds", None) or {})
+
+
+def shown(values: pd.Series, kind: str | None) -> np.ndarray:
+    """Input values as the model read them (its coercer's kind), so a reason says the same in
     `kpiml predict` (raw file values) and `kpiml serve` (typed request columns): dates as dates
     whatever their spelling, flags as yes / no whatever their spelling ('Y', True, 1)."""
     from kpiml.features import coerce_column
 
-    coercer = model.members[0].parts[0].preprocessor.named_steps.get("coerce") if model.members else None
-    kinds = dict(getattr(coercer, "kinds", None) or {})
-    data: dict[str, Any] = {}
-    for c in columns:
-        kind = kinds.get(c)
-        values = frame[c] if kind is None else pd.Series(coerce_column(frame[c], kind), index=frame.index)
-        if kind == "boolean":
-            values = values.map({1.0: "yes", 0.0: "no"})
-        data[c] = values.to_numpy(dtype=object)
-    return pd.DataFrame(data)
+    if kind is None:
+        return values.to_numpy(dtype=object)
+    read = pd.Series(coerce_column(values, kind), index=values.index)
+    return (read.map({1.0: "yes", 0.0: "no"}) if kind == "boolean" else read).to_numpy(dtype=object)
 
 
 def explain(model: Any, frame: pd.DataFrame, background: pd.DataFrame | None = None) -> Explanation:
@@ -354,9 +355,9 @@ def explain(model: Any, frame: pd.DataFrame, background: pd.DataFrame | None = N
     raw_total = raw_base + raw.sum(axis=2)
     labels: list[str | None] = [model.classes[int(k)] for k in pick] if problem == "multiclass" else ([model.positive or model.classes[-1]] * len(view) if problem == "binary" else [None] * len(view))
     return Explanation(
-        columns=columns, values=shown_values(model, frame, columns), raw=raw[rows, pick], raw_base=raw_base[rows, pick],
+        columns=columns, values=frame[columns].reset_index(drop=True), raw=raw[rows, pick], raw_base=raw_base[rows, pick],
         raw_score=raw_total[rows, pick], space="margin" if single else ("target" if problem == "regression" else "probability"),
-        effect=effect[rows, pick], base=cal_base[rows, pick], score=view[rows, pick], target_class=labels, pred=pred,
+        effect=effect[rows, pick], base=cal_base[rows, pick], score=view[rows, pick], target_class=labels, pred=pred, kinds=_kinds(model),
     )
 
 
@@ -390,35 +391,42 @@ def _amount(effect: float, problem: str) -> str:
     return f"{size:.2f}" if size >= 0.01 else f"{size:.1g}"
 
 
-def reason_text(feature: str, value: Any, effect: float, problem: str, target: str | None) -> str:
-    """One reason in plain words: 'tenure = 2 raised the probability of left by 0.21'."""
-    shown = plain_value(value)
+def _thing(problem: str, target: str | None) -> str:
+    return "the prediction" if problem == "regression" else f"the probability of {target}"
+
+
+def _sentence(feature: str, shown: Any, effect: float, thing: str, problem: str) -> str:
     if shown is None:
         what = f"{feature} is missing"
     elif isinstance(shown, float):
         what = f"{feature} = {shown:.4g}"
     else:
         what = f"{feature} = {shown}"
-    verb = "raised" if effect > 0 else ("lowered" if effect < 0 else "did not change")
-    thing = "the prediction" if problem == "regression" else f"the probability of {target}"
     if effect == 0:
-        return f"{what} {verb} {thing}"
-    return f"{what} {verb} {thing} by {_amount(effect, problem)}"
+        return f"{what} did not change {thing}"
+    return f"{what} {'raised' if effect > 0 else 'lowered'} {thing} by {_amount(effect, problem)}"
+
+
+def reason_text(feature: str, value: Any, effect: float, problem: str, target: str | None) -> str:
+    """One reason in plain words: 'tenure = 2 raised the probability of left by 0.21'."""
+    return _sentence(feature, plain_value(value), effect, _thing(problem, target), problem)
 
 
 def _cells(explanation: Explanation, problem: str, order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Values and texts of the chosen (row, rank) cells, read column by column: reading a
-    DataFrame cell by cell (`iat`) would cost more than the explanation itself on big files."""
+    """Values and texts of the chosen (row, rank) cells, read column by column and only for
+    the rows where the column made the top k: reading a DataFrame cell by cell (`iat`), or
+    reading every date of a big file, would cost more than the explanation itself."""
     values = np.empty(order.shape, dtype=object)
     texts = np.empty(order.shape, dtype=object)
+    things = {t: _thing(problem, t) for t in set(explanation.target_class)}
     for j, name in enumerate(explanation.columns):
         rows, ranks = np.nonzero(order == j)
         if not len(rows):
             continue
-        column = explanation.values.iloc[:, j].to_numpy(dtype=object)[rows]
+        column = shown(explanation.values.iloc[rows, j], explanation.kinds.get(name))
         for r, q, v, e in zip(rows.tolist(), ranks.tolist(), column, explanation.effect[rows, j].tolist(), strict=True):
             values[r, q] = plain = plain_value(v)
-            texts[r, q] = reason_text(name, plain, e, problem, explanation.target_class[r])
+            texts[r, q] = _sentence(name, plain, e, things[explanation.target_class[r]], problem)
     return values, texts
 
 
