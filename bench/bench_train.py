@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -35,7 +34,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
-from kpi_figures import PeerFailed, PeerScores, run_capacity_case, run_emp_case, split
+from kpi_figures import (
+    KpimlFailed,
+    PeerFailed,
+    PeerScores,
+    check_kpiml,
+    kpiml_predict,
+    run_capacity_case,
+    run_emp_case,
+    split,
+)
 from measure import fmt_cost, run_measured
 
 HERE = Path(__file__).resolve().parent
@@ -87,8 +95,8 @@ def run_peers(name: str, folder: Path) -> tuple[PeerScores, dict[str, str]]:
 def plan_spec(name: str, folder: Path) -> Path:
     """`kpiml plan`, then the split a user would set for a random 70/30 benchmark (random or stratified folds)."""
     target, positive = CASES[name][:2]
-    subprocess.run([KPIML, "plan", str(folder / "train.csv"), "--target", target, "--out", str(folder / "proj"),
-                    *(["--positive", positive] if positive else [])], check=True, capture_output=True)
+    check_kpiml(run_measured([KPIML, "plan", str(folder / "train.csv"), "--target", target, "--out", str(folder / "proj"),
+                              *(["--positive", positive] if positive else [])]), "kpiml plan")
     path = folder / "proj" / "kpiml.yaml"
     spec = yaml.safe_load(path.read_text())
     split = spec["split"]
@@ -110,10 +118,9 @@ def run_case(name: str, folder: Path, peers: PeerScores, costs: dict[str, str]) 
     spec = plan_spec(name, folder)
     load = os.getloadavg()[0]
     cost = run_measured([KPIML, "train", "--spec", str(spec), "--budget", BUDGET, "--out", str(folder / "proj")])
-    if cost.returncode != 0:
-        raise RuntimeError(f"kpiml train failed on {name}: {cost.stderr[-3000:]}")
-    subprocess.run([KPIML, "predict", str(folder / "proj" / "model"), str(folder / "test.csv"), "--out", str(folder / "scores.csv")], check=True, capture_output=True)
-    figures = {"kpiml": _metric(test[target], pd.read_csv(folder / "scores.csv")["score"].to_numpy(), positive)}
+    check_kpiml(cost, "kpiml train")
+    scored = kpiml_predict(KPIML, folder / "proj" / "model", folder / "test.csv", folder / "scores.csv")
+    figures = {"kpiml": _metric(test[target], scored["score"].to_numpy(), positive)}
     figures |= {k: _metric(test[target], v, positive) for k, v in peers.items() if not isinstance(v, PeerFailed)}
     best_peer = max(figures[k] for k in peers if k in figures) if positive else min(figures[k] for k in peers if k in figures)
     ok = figures["kpiml"] >= best_peer - 0.003 if positive else figures["kpiml"] <= best_peer * 1.01
@@ -141,10 +148,15 @@ def _vs_flaml(all_figures: dict[str, dict[str, float]]) -> list[str]:
             f"{'pass' if mean > 0 else 'FAIL'}.", ""]
 
 
+def _failed(name: str, exc: Exception) -> dict[str, object]:
+    """The row of a case whose kpiml command failed: the error where kpiml's figure would be."""
+    return {"data": name, "kpiml": f"failed: {exc}", "pass": "no"}
+
+
 def _markdown(title: str, rows: list[dict[str, object]]) -> list[str]:
     if not rows:
         return []
-    table = pd.DataFrame(rows)
+    table = pd.DataFrame(rows).fillna("")
     lines = [title, "", "| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
     return lines + ["| " + " | ".join(str(v) for v in row) + " |" for row in table.itertuples(index=False)] + [""]
 
@@ -152,7 +164,10 @@ def _markdown(title: str, rows: list[dict[str, object]]) -> list[str]:
 def main() -> int:
     parts = os.environ.get("KPIML_BENCH_TRAIN_PARTS", "auc,emp,capacity").split(",")
     names = sys.argv[1:] or list(CASES)
-    auc, costs_rows, emp, capacity = [], [], [], []
+    auc: list[dict[str, object]] = []
+    costs_rows: list[dict[str, object]] = []
+    emp: list[dict[str, object]] = []
+    capacity: list[dict[str, object]] = []
     all_figures: dict[str, dict[str, float]] = {}
     for name in names:
         with tempfile.TemporaryDirectory() as tmp:
@@ -160,13 +175,18 @@ def main() -> int:
             split(name, CASES[name], folder)
             peers, costs = run_peers(name, folder)
             if "auc" in parts:
-                row, cost_row, all_figures[name] = run_case(name, folder, peers, costs)
+                try:
+                    row, cost_row, all_figures[name] = run_case(name, folder, peers, costs)
+                except KpimlFailed as exc:
+                    row, cost_row = _failed(name, exc), {"data": name, **costs}
                 auc.append(row)
                 costs_rows.append(cost_row)
-            if CASES[name][1] is not None and "emp" in parts:
-                emp.append(run_emp_case(name, CASES[name], folder, KPIML, BUDGET, peers))
-            if CASES[name][1] is not None and "capacity" in parts:
-                capacity.append(run_capacity_case(name, CASES[name], folder, KPIML, BUDGET, peers))
+            for part, rows, case_fn in (("emp", emp, run_emp_case), ("capacity", capacity, run_capacity_case)):
+                if CASES[name][1] is not None and part in parts:
+                    try:
+                        rows.append(case_fn(name, CASES[name], folder, KPIML, BUDGET, peers))
+                    except KpimlFailed as exc:
+                        rows.append(_failed(name, exc))
     lines = _markdown(f"## Training accuracy (`bench/bench_train.py`, every tool with a {BUDGET} s budget, same split and machine)", auc)
     if auc:
         lines += ["Pass: kpiml >= best peer (all four columns) - 0.003 AUC, or RMSE <= best peer + 1 %. "

@@ -10,7 +10,6 @@ deployed without an operating point.
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +25,23 @@ WA_CHURN_EMP_BAR = 10.55
 
 class PeerFailed(str):
     """A peer's error text, shown in the tables where its figure would be."""
+
+
+class KpimlFailed(RuntimeError):
+    """A kpiml command exited non-zero: its error line goes into the table and the benchmark goes on."""
+
+
+def check_kpiml(m: Measured, what: str) -> Measured:
+    """`m` if the command succeeded; else its stderr into the log and KpimlFailed."""
+    if m.returncode != 0:
+        print(f"{what} failed:\n{m.stderr[-3000:]}", flush=True)
+        raise KpimlFailed(f"{what}: {m.error()}")
+    return m
+
+
+def kpiml_predict(kpiml: str, model: Path, data: Path, out: Path) -> pd.DataFrame:
+    check_kpiml(run_measured([kpiml, "predict", str(model), str(data), "--out", str(out)]), "kpiml predict")
+    return pd.read_csv(out)
 
 
 # test scores of each peer (or why it has none), fitted once per dataset by bench_train.py
@@ -52,10 +68,8 @@ def kpiml_scores(kpiml: str, folder: Path, case: Case, flags: list[str], budget:
     out = folder / f"proj-{tag}"
     cost = run_measured([kpiml, "train", str(folder / "train.csv"), "--target", target, "--positive", positive, "--budget", budget,
                          "--out", str(out), "--tracking-uri", "none", *flags])
-    if cost.returncode != 0:
-        raise RuntimeError(f"kpiml train ({tag}) failed: {cost.stderr[-2000:]}")
-    subprocess.run([kpiml, "predict", str(out / "model"), str(folder / "test.csv"), "--out", str(folder / f"scores-{tag}.csv")], check=True, capture_output=True)
-    return pd.read_csv(folder / f"scores-{tag}.csv"), cost
+    check_kpiml(cost, f"kpiml train ({tag})")
+    return kpiml_predict(kpiml, out / "model", folder / "test.csv", folder / f"scores-{tag}.csv"), cost
 
 
 def _labels(test: pd.DataFrame, case: Case) -> np.ndarray:
