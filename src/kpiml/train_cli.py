@@ -156,7 +156,7 @@ def write_outputs(spec: Spec, frame: pd.DataFrame, result: TrainResult, out: Pat
     payload = {**result.metrics, "decisions": result.decisions}
     write_text_atomic(out / "metrics.json", json.dumps(payload, indent=2, default=str))
     paths = {"bundle": bundle, "leaderboard": out / "leaderboard.csv", "metrics": out / "metrics.json"}
-    return paths | _write_report(bundle, out / "report.html")
+    return paths | _write_report(bundle, out / "report.html", result.model)
 
 
 def _report_files(frame: pd.DataFrame, spec: Spec, result: TrainResult) -> dict[str, bytes]:
@@ -166,12 +166,12 @@ def _report_files(frame: pd.DataFrame, spec: Spec, result: TrainResult) -> dict[
     return bundle_files(frame, spec, result)
 
 
-def _write_report(bundle: Path, out: Path) -> dict[str, Path]:
-    """DIR/report.html from the saved bundle; a failure costs the page, not the trained model."""
+def _write_report(bundle: Path, out: Path, model: Any) -> dict[str, Path]:
+    """DIR/report.html from the saved bundle and the model in memory (not reloaded); a failure costs the page, not the trained model."""
     from kpiml.reporting import write_report
 
     try:
-        write_report(bundle, out)
+        write_report(bundle, out, model=model)
     except Exception as exc:  # the bundle is saved; say how to retry instead of losing the run
         _console().print(f"[yellow]note:[/yellow] report.html not written ({type(exc).__name__}: {exc}); retry with: kpiml report {bundle}")
         return {}

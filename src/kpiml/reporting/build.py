@@ -7,6 +7,7 @@ produce the same page from the same bundle.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,13 +97,27 @@ def _multiclass(bundle: Any, ev: Evidence, cols: list[str]) -> dict[str, Any]:
             "segments": [{"column": c, "rows": segments.multiclass_segments(ev.frame, c, ev.y, ev.pred)} for c in cols]}
 
 
-def build_page(model_dir: Path, data: str | None = None, *, table: str | None = None, query: str | None = None) -> ReportPage:
-    """The report of a bundle as one self-contained HTML page, on its hold-out or on `data`."""
-    from kpiml.artifact import load_bundle
+def _bundle(model_dir: Path, model: Any) -> Any:
+    """The bundle, loaded and verified; or, at the end of training (`model` given: the model just
+    saved there), its metadata and contract with the model already in memory, which spares
+    rebuilding every estimator from disk."""
+    from kpiml.artifact import Bundle, load_bundle
+
+    if model is None:
+        return load_bundle(model_dir)
+    read = lambda name: json.loads((model_dir / name).read_text(encoding="utf-8"))  # noqa: E731
+    return Bundle(model, read("contract.json"), read("metadata.json"), model_dir)
+
+
+def build_page(model_dir: Path, data: str | None = None, *, table: str | None = None, query: str | None = None, model: Any = None) -> ReportPage:
+    """The report of a bundle as one self-contained HTML page, on its hold-out or on `data`.
+
+    `model`: the `KpimlModel` just saved in `model_dir`, when the caller (training) holds it.
+    """
     from kpiml.reporting.manager import campaign_screen
 
     started = time.monotonic()
-    bundle = load_bundle(Path(model_dir))
+    bundle = _bundle(Path(model_dir), model)
     spec = Spec.model_validate(bundle.metadata["spec"])
     ev = _evidence(bundle, spec, data, table, query)
     board = read_leaderboard(bundle.path)
@@ -121,14 +136,15 @@ def build_page(model_dir: Path, data: str | None = None, *, table: str | None = 
     return ReportPage(html, time.monotonic() - started, html.count("<svg"))
 
 
-def write_report(model_dir: Path, out: Path, data: str | None = None, *, table: str | None = None, query: str | None = None) -> ReportPage:
+def write_report(model_dir: Path, out: Path, data: str | None = None, *, table: str | None = None, query: str | None = None,
+                 model: Any = None) -> ReportPage:
     """Build the page and write it atomically to `out`; refuse a page over 5 MB (it would not open well offline)."""
     from kpiml.atomic import write_text_atomic
 
     if Path(out).suffix.lower() not in (".html", ".htm"):
         raise KpimlError(f"The report is an HTML page, but '{out}' does not end in .html", expected="a file name ending in .html",
                          got=Path(out).suffix or "no suffix", fix="name it e.g. report.html")
-    page = build_page(model_dir, data, table=table, query=query)
+    page = build_page(model_dir, data, table=table, query=query, model=model)
     size = len(page.html.encode("utf-8"))
     if size > MAX_BYTES:
         raise KpimlError(f"The report would be {size / 1e6:.1f} MB, over the 5 MB a self-contained page should weigh",

@@ -16,8 +16,12 @@ import pandas as pd
 
 from kpiml.reporting import charts
 
-SAMPLE_ROWS = 1000  # rows the importance is measured on (bounded cost on large hold-outs)
-PD_ROWS = 300  # rows averaged per grid value of a partial-dependence curve
+# Rows the importance is measured on. TreeSHAP costs 0.1-3 ms a row (trees x depth^2; a
+# 331-round LightGBM on hotel_rates: 2.8 ms), so the sample bounds the report's time; on
+# wa_churn and hotel_rates, 300 seeded rows ranked the top 15 columns as the whole hold-out
+# did (Spearman >= 0.975 over 3 seeds, the same top 3 in the same order every time).
+SAMPLE_ROWS = 300
+PD_ROWS = 200  # rows averaged per grid value of a partial-dependence curve
 GRID = 12
 TOP = 15
 
