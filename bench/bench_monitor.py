@@ -232,7 +232,7 @@ def markdown(figures: dict, stats_: dict[str, int], rate: int, value: int) -> st
         f"reference.json in the bundle {figures['reference_kb']:.0f} KB. New rows: {ROWS:,} × the same 50 columns + id in Parquet, "
         f"`{SHIFTED}` shifted by 0.5 sd.\n\n"
         "Timed: `kpiml monitor MODEL new.parquet --out DIR` as a child process (everything: imports, reading, cleaning, "
-        "scoring a 100,000-row sample for prediction drift, drift, quality, verdict, monitor.html + monitor.json). "
+        "scoring a 50,000-row sample for prediction drift, drift, quality, verdict, monitor.html + monitor.json). "
         "The child runs with bytecode caching allowed (PYTHONDONTWRITEBYTECODE removed, after one untimed warm-up run), "
         "as an installed kpiml has .pyc files.\n\n"
         "| measure | value |\n|---|---|\n"

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from kpiml.monitoring import ImpactResult, LiveQuality, MonitorResult, Reference
 
 LEVEL_STYLE = {"ok": "green", "watch": "yellow", "retrain": "bold red"}
-SCORE_SAMPLE = 100_000
+SCORE_SAMPLE = 50_000
 
 
 def read_rows(location: str, what: str) -> pd.DataFrame:
@@ -51,17 +51,18 @@ def model_scores(bundle: Any, frame: pd.DataFrame, sample: int | None = SCORE_SA
     quality section says what broke).
 
     Scoring is most of the cost on large files (a blend of fold models over a million rows),
-    while prediction drift needs only the score distribution: on 100,000 rows its KS
-    distance is known to about 1/sqrt(100,000) = 0.003, far below the 0.075 watch distance."""
+    while prediction drift needs only the score distribution: on 50,000 rows its KS
+    distance is known to about 1/sqrt(50,000) = 0.005, fifteen times below the 0.075 watch
+    distance (100,000 rows would double the scoring time)."""
     from kpiml.predicting import check_frame
 
     if bundle.model.problem != "binary":
         return None, None
-    try:
-        check_frame(frame, bundle.contract)
+    rows = frame if sample is None or len(frame) <= sample else frame.sample(sample, random_state=0)
+    try:  # only the rows to be scored: checking all of a million rows cost more than scoring the sample
+        check_frame(rows, bundle.contract)
     except KpimlError as exc:
         return None, f"prediction drift not measured, the rows cannot be scored: {exc.what}"
-    rows = frame if sample is None or len(frame) <= sample else frame.sample(sample, random_state=0)
     note = None if rows is frame else f"prediction drift measured on a random {len(rows):,} of the {len(frame):,} rows"
     return bundle.model.predict_matrix(rows)[:, 1], note
 
