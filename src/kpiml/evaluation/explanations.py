@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["Explanation", "explain", "global_importance", "reason_columns", "reason_text", "top_reasons"]
+__all__ = ["Explanation", "Prepared", "explain", "global_importance", "reason_columns", "reason_text", "top_reasons"]
 
 
 @dataclass
@@ -75,6 +75,35 @@ class _Contrib:
     base: np.ndarray
     space: str  # "margin", "probability" or "target"
     pred: np.ndarray
+
+
+class Prepared:
+    """What `explain` reads from a model's fitted pipelines alone, kept between calls: each
+    part's column map and reference point (by the part's position in the model). A service
+    explaining many small batches would otherwise rebuild them from sklearn's feature names for
+    every batch, which costs more than explaining a few rows. Filled on first use; only for
+    the model (or a view of it with the same fitted parts, in the same order) it was made for."""
+
+    def __init__(self, model: Any) -> None:
+        self.columns = list(model.feature_columns)
+        self._owners: dict[int, np.ndarray] = {}
+        self._references: dict[int, np.ndarray] = {}
+
+    def owners(self, index: int, preprocessor: Any, columns: list[str]) -> np.ndarray:
+        if columns != self.columns:
+            return column_map(preprocessor, columns)
+        found = self._owners.get(index)
+        if found is None:
+            found = self._owners[index] = column_map(preprocessor, columns)
+        return found
+
+    def reference(self, index: int, preprocessor: Any, background: pd.DataFrame | None) -> np.ndarray:
+        if background is not None and len(background):
+            return _reference(preprocessor, background)
+        found = self._references.get(index)
+        if found is None:
+            found = self._references[index] = _reference(preprocessor, None)
+        return found
 
 
 # ---- mapping encoded columns back to input columns ------------------------------------------
@@ -170,13 +199,27 @@ def _booster(part: Any, X: np.ndarray, problem: str, n_classes: int) -> _Contrib
     return _Contrib(full[:, :, :-1], full[:, :, -1], space, fitted.predict(X))
 
 
+def _linear_predict(fitted: Any, X: np.ndarray) -> np.ndarray:
+    """`fitted.predict(X)`; a binary logistic regression by sklearn's own formula
+    (`decision_function`, then `expit`, stacked as [1 - p, p]) without its input checks, which
+    cost more than the product on a small batch. Same operations in the same order: same bits."""
+    from scipy.special import expit
+    from sklearn.linear_model import LogisticRegression
+
+    est = fitted.estimator
+    if type(est) is LogisticRegression and fitted.problem == "binary" and len(est.classes_) == 2 and fitted.n_classes in (None, 2) and type(X) is np.ndarray and X.dtype == np.float64 and X.ndim == 2:
+        p = expit((X @ est.coef_.T + est.intercept_).reshape(-1))
+        return np.stack([1 - p, p], axis=1)
+    return np.asarray(fitted.predict(X))
+
+
 def _linear(part: Any, X: np.ndarray, problem: str, reference: np.ndarray) -> _Contrib:
     est = part.estimator.estimator
     coef = np.atleast_2d(np.asarray(est.coef_, dtype="float64"))
     intercept = np.atleast_1d(np.asarray(est.intercept_, dtype="float64"))
     contrib = (X - reference)[:, None, :] * coef[None, :, :]
     base = np.broadcast_to(intercept + coef @ reference, (len(X), len(intercept))).copy()
-    return _Contrib(contrib, base, "target" if problem == "regression" else "margin", part.estimator.predict(X))
+    return _Contrib(contrib, base, "target" if problem == "regression" else "margin", _linear_predict(part.estimator, X))
 
 
 def _forest(part: Any, X: np.ndarray, problem: str) -> _Contrib:
@@ -232,10 +275,11 @@ def _occlusion(part: Any, X: np.ndarray, problem: str, owners: np.ndarray, refer
     return _Contrib(effects, base, "target" if problem == "regression" else "probability", pred)
 
 
-def _part_contrib(part: Any, frame: pd.DataFrame, problem: str, n_classes: int, columns: list[str], background: pd.DataFrame | None) -> _Contrib:
-    """Contributions of one part, mapped to the input columns."""
+def _part_contrib(part: Any, frame: pd.DataFrame, problem: str, n_classes: int, columns: list[str], background: pd.DataFrame | None, at: tuple[Prepared, int]) -> _Contrib:
+    """Contributions of one part (number `at[1]` of the model), mapped to the input columns."""
     X = np.asarray(part.preprocessor.transform(frame), dtype="float64")
-    owners = column_map(part.preprocessor, columns)
+    prepared, index = at
+    owners = prepared.owners(index, part.preprocessor, columns)
     fitted = part.estimator
     kind = type(fitted).__name__
     est = getattr(fitted, "estimator", None)
@@ -243,11 +287,11 @@ def _part_contrib(part: Any, frame: pd.DataFrame, problem: str, n_classes: int, 
     if kind in ("LightGBMFitted", "XGBoostFitted"):
         out = _booster(part, X, problem, n_classes)
     elif name in ("LogisticRegression", "Ridge", "LinearRegression") and _full_classes(fitted, problem):
-        out = _linear(part, X, problem, _reference(part.preprocessor, background))
+        out = _linear(part, X, problem, prepared.reference(index, part.preprocessor, background))
     elif name.startswith(("RandomForest", "ExtraTrees")) and _full_classes(fitted, problem):
         out = _forest(part, X, problem)
     else:
-        return _occlusion(part, X, problem, owners, _reference(part.preprocessor, background))
+        return _occlusion(part, X, problem, owners, prepared.reference(index, part.preprocessor, background))
     out.contrib = out.contrib @ owners
     return out
 
@@ -289,7 +333,7 @@ def _in_blend_space(part: _Contrib, problem: str) -> tuple[np.ndarray, np.ndarra
     return _rescale(part.contrib, part.base, margin, p0, p, p0 * (1 - p0)), p0
 
 
-def _blend(model: Any, frame: pd.DataFrame, background: pd.DataFrame | None) -> tuple[list[_Contrib], np.ndarray, np.ndarray, np.ndarray]:
+def _blend(model: Any, frame: pd.DataFrame, background: pd.DataFrame | None, prepared: Prepared) -> tuple[list[_Contrib], np.ndarray, np.ndarray, np.ndarray]:
     """All parts' contributions and the blend's contributions, base and (uncalibrated) matrix."""
     n_classes = len(model.classes)
     columns = list(model.feature_columns) or list(frame.columns)
@@ -298,8 +342,10 @@ def _blend(model: Any, frame: pd.DataFrame, background: pd.DataFrame | None) -> 
     contrib: Any = 0.0
     base: Any = 0.0
     blended: Any = 0.0
+    at = 0
     for member in model.members:
-        found = [_part_contrib(p, frame, model.problem, n_classes, columns, background) for p in member.parts]
+        found = [_part_contrib(p, frame, model.problem, n_classes, columns, background, (prepared, at + i)) for i, p in enumerate(member.parts)]
+        at += len(member.parts)
         parts.extend(found)
         spaced = [_in_blend_space(c, model.problem) for c in found]
         share = member.weight / total
@@ -328,18 +374,44 @@ def shown(values: pd.Series, kind: str | None) -> np.ndarray:
 
     if kind is None:
         return values.to_numpy(dtype=object)
+    raw = values.to_numpy()
+    if _already_read(raw, kind):  # typed request columns (kpiml serve): the coercer keeps them
+        return np.array([_FLAG_WORDS.get(v, np.nan) for v in raw.tolist()], dtype=object) if kind == "boolean" else raw.astype(object)
     read = pd.Series(coerce_column(values, kind), index=values.index)
-    return (read.map({1.0: "yes", 0.0: "no"}) if kind == "boolean" else read).to_numpy(dtype=object)
+    return (read.map(_FLAG_WORDS) if kind == "boolean" else read).to_numpy(dtype=object)
 
 
-def explain(model: Any, frame: pd.DataFrame, background: pd.DataFrame | None = None) -> Explanation:
+_FLAG_WORDS = {1.0: "yes", 0.0: "no"}
+
+
+def _already_read(raw: np.ndarray, kind: str) -> bool:
+    """Whether `coerce_column(kind)` would return these values unchanged (float64 numbers and
+    flags, Python str or NaN categories): then a few cells need no pandas."""
+    if kind in ("numeric", "boolean"):
+        return raw.dtype == np.float64
+    if kind == "datetime":  # shown as Timestamps, which the slow path makes
+        return False
+    return raw.dtype == object and all(v.__class__ is str or (v.__class__ is float and v != v) for v in raw.tolist())
+
+
+def _values(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """`frame[columns]` on a fresh 0..n-1 index; a shallow copy when it already is that (a
+    service explaining small batches: selecting columns costs milliseconds a batch)."""
+    index = frame.index
+    if list(frame.columns) == columns and isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1:
+        return frame.copy(deep=False)
+    return frame[columns].reset_index(drop=True)
+
+
+def explain(model: Any, frame: pd.DataFrame, background: pd.DataFrame | None = None, prepared: Prepared | None = None) -> Explanation:
     """Contributions of each input column to each row's score, computed with the score itself.
 
     `model` is a `kpiml.training.KpimlModel`; `frame` holds its feature columns (raw, as
-    `predict_matrix` takes them); `background` optionally sets the linear/occlusion reference.
+    `predict_matrix` takes them); `background` optionally sets the linear/occlusion reference;
+    `prepared` (`Prepared(model)`) keeps what is read from the pipelines between calls.
     """
     columns = list(model.feature_columns) or list(frame.columns)
-    parts, contrib, base, blended = _blend(model, frame, background)
+    parts, contrib, base, blended = _blend(model, frame, background, prepared or Prepared(model))
     problem = model.problem
     pred = blended
     if problem != "regression" and model.calibrator is not None:
@@ -355,7 +427,7 @@ def explain(model: Any, frame: pd.DataFrame, background: pd.DataFrame | None = N
     raw_total = raw_base + raw.sum(axis=2)
     labels: list[str | None] = [model.classes[int(k)] for k in pick] if problem == "multiclass" else ([model.positive or model.classes[-1]] * len(view) if problem == "binary" else [None] * len(view))
     return Explanation(
-        columns=columns, values=frame[columns].reset_index(drop=True), raw=raw[rows, pick], raw_base=raw_base[rows, pick],
+        columns=columns, values=_values(frame, columns), raw=raw[rows, pick], raw_base=raw_base[rows, pick],
         raw_score=raw_total[rows, pick], space="margin" if single else ("target" if problem == "regression" else "probability"),
         effect=effect[rows, pick], base=cal_base[rows, pick], score=view[rows, pick], target_class=labels, pred=pred, kinds=_kinds(model),
     )
@@ -423,7 +495,7 @@ def _cells(explanation: Explanation, problem: str, order: np.ndarray) -> tuple[n
         rows, ranks = np.nonzero(order == j)
         if not len(rows):
             continue
-        column = shown(explanation.values.iloc[rows, j], explanation.kinds.get(name))
+        column = shown(explanation.values[name].iloc[rows], explanation.kinds.get(name))
         for r, q, v, e in zip(rows.tolist(), ranks.tolist(), column, explanation.effect[rows, j].tolist(), strict=True):
             values[r, q] = plain = plain_value(v)
             texts[r, q] = _sentence(name, plain, e, things[explanation.target_class[r]], problem)
@@ -456,11 +528,11 @@ def reason_columns(explanation: Explanation, problem: str, k: int = 3) -> pd.Dat
     return out
 
 
-def top_reasons(model: Any, frame: pd.DataFrame, k: int = 3) -> list[list[dict[str, Any]]]:
-    """The k strongest reasons per row (the serving adapter's contract)."""
+def top_reasons(model: Any, frame: pd.DataFrame, k: int = 3, prepared: Prepared | None = None) -> list[list[dict[str, Any]]]:
+    """The k strongest reasons per row (the serving adapter's contract); `prepared` as in `explain`."""
     if k <= 0:
         return [[] for _ in range(len(frame))]
-    return reasons_of(explain(model, frame), model.problem, k)
+    return reasons_of(explain(model, frame, prepared=prepared), model.problem, k)
 
 
 # ---- global importance ------------------------------------------------------------------------

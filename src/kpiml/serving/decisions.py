@@ -91,11 +91,12 @@ def rule_for(bundle: Any) -> DecisionRule:
     return DecisionRule(**{f.name: getattr(stored, f.name) for f in fields(stored)}, classes=list(model.classes), threshold=float(model.threshold))
 
 
-def reasons_for(bundle: Any, frame: Any, top: int) -> list[list[dict[str, Any]]]:
+def reasons_for(bundle: Any, frame: Any, top: int, prepared: Any = None) -> list[list[dict[str, Any]]]:
     """Top reasons per row from the explanations module once it exists, else none.
 
     Adapter: expects `kpiml.evaluation.explanations.top_reasons(model, frame, k)` returning, per
     row, a list of {feature, value, effect[, text]}; until that lands every row has no reasons.
+    `prepared` (explanations.Prepared of the bundle's model) keeps the pipelines' column maps.
     """
     empty: list[list[dict[str, Any]]] = [[] for _ in range(len(frame))]
     if top <= 0:
@@ -107,5 +108,5 @@ def reasons_for(bundle: Any, frame: Any, top: int) -> list[list[dict[str, Any]]]
     explain = getattr(explanations, "top_reasons", None)
     if explain is None:
         return empty
-    out = explain(bundle.model, frame, top)
+    out = explain(bundle.model, frame, top) if prepared is None else explain(bundle.model, frame, top, prepared)
     return [[{"feature": str(r["feature"]), "value": r.get("value"), "effect": float(r["effect"]), "text": r.get("text")} for r in row] for row in out]
