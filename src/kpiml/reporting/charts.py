@@ -35,6 +35,7 @@ _RC: dict[Any, Any] = {
     "axes.spines.top": False,
     "axes.spines.right": False,
     "axes.grid": True,
+    "axes.axisbelow": True,  # grid lines behind bars, not across them
     "grid.color": "#e6e6e6",
     "grid.linewidth": 0.6,
 }
@@ -131,7 +132,9 @@ def bar_chart(labels: Sequence[str], values: Sequence[float] | np.ndarray, *, xl
               errors: Sequence[float] | np.ndarray | None = None, colours: Sequence[str] | None = None, width: float = 4.6) -> str:
     """Horizontal bars, first label on top; with `errors`, dots with whiskers instead (e.g. a fold spread)."""
     n = len(labels)
-    fig = figure(width, max(1.4, 0.26 * n + 0.9), fitted=False, left=label_inches(labels) + 0.2, bottom=0.55 if xlabel else 0.35)
+    left = label_inches(labels) + 0.2
+    xlabel = _wrapped(xlabel, width - left - 0.2)
+    fig = figure(width, max(1.4, 0.26 * n + 0.9), fitted=False, left=left, bottom=0.4 + 0.15 * (xlabel.count("\n") + 1) if xlabel else 0.35)
     ax = axes(fig)
     pos = np.arange(n)[::-1]
     if errors is not None:  # estimates with a spread: dots and whiskers, the axis need not start at 0
@@ -165,7 +168,9 @@ def heatmap(matrix: np.ndarray, rows: Sequence[str], cols: Sequence[str], *, xla
     """A small count matrix (e.g. a confusion matrix) with each cell's count and row share."""
     m = np.asarray(matrix, dtype=float)
     side = 1.2 + 0.55 * max(len(rows), len(cols))
-    fig = figure(min(side + 1.2, 7.0), min(side, 6.0), fitted=False, left=label_inches(rows) + (0.45 if ylabel else 0.2), bottom=0.6)
+    left = label_inches(rows) + (0.45 if ylabel else 0.2)
+    width = min(max(side + 1.2, left + label_inches([title], 10) + 0.2), 7.0)  # wide enough for the title over the cells
+    fig = figure(width, min(side, 6.0), fitted=False, left=left, bottom=0.6)
     ax = axes(fig)
     share = m / np.maximum(m.sum(axis=1, keepdims=True), 1)
     # pcolormesh, not imshow: cells stay vector paths instead of an embedded PNG
@@ -206,6 +211,13 @@ def histogram(values: np.ndarray, *, xlabel: str, title: str = "", bins: int = 4
     ax.hist(np.asarray(values, dtype=float), bins=bins, color=BLUE, alpha=0.85)
     _finish(ax, xlabel, "rows", title)
     return to_svg(fig, title)
+
+
+def _wrapped(text: str, inches: float, size: float = 9.0) -> str:
+    """`text` broken into lines that fit `inches` at `size` points (fixed margins do not shrink text to fit)."""
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, max(12, int(inches * 72 / (0.55 * size))))) if text else text
 
 
 def _finish(ax: Any, xlabel: str, ylabel: str, title: str, legend: bool = False) -> None:
