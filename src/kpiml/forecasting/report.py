@@ -64,7 +64,8 @@ def shown_series(panel: Panel, limit: int | None = None, first: list[str] | None
     Half as many plots for large collections: each costs a fraction of a second to draw.
     """
     limit = limit or (MAX_PLOTS if panel.n_series <= 1000 else MAX_PLOTS // 2)
-    order = panel.data.groupby("unique_id", sort=False)["y"].apply(lambda y: y.abs().mean()).sort_values(ascending=False)
+    data = panel.data
+    order = data["y"].abs().groupby(data["unique_id"], sort=False).mean().sort_values(ascending=False)
     picked = list(dict.fromkeys([*(first or []), *order.index]))
     return [str(u) for u in picked[:limit]]
 
