@@ -8,7 +8,7 @@ and the churn target. The new rows (1,000,000, one numeric column shifted by 0.5
 written to Parquet; the timed part is `kpiml monitor MODEL new.parquet --out DIR` run as a
 child process: wall time, the child's CPU time (user + sys) and peak resident memory
 (os.wait4's rusage of that child alone). Everything the command does is counted: imports,
-reading the bundle and the Parquet file, cleaning, scoring (a 100,000-row sample, as the
+reading the bundle and the Parquet file, cleaning, scoring (a 50,000-row sample, as the
 command does), drift, quality, verdict and writing monitor.html / monitor.json.
 
 Bytecode: this development environment sets PYTHONDONTWRITEBYTECODE=1, so every process would
@@ -223,7 +223,10 @@ def coverage(seeds: int) -> tuple[int, int]:
 
 
 def markdown(figures: dict, stats_: dict[str, int], rate: int, value: int) -> str:
-    passed = figures["wall"] < 30 and rate >= 0.9 * SEEDS and figures["verdict"] == "retrain" and figures["named"] == figures["watched"] == [SHIFTED]
+    right = figures["verdict"] == "retrain" and figures["named"] == figures["watched"] == [SHIFTED]
+    checks = {"wall < 30 s": figures["wall"] < 30, "child CPU < 30 s": figures["cpu"] < 30,
+              f"retrain naming only `{SHIFTED}`": right, "coverage >= 90 %": min(rate, value) >= 0.9 * SEEDS}
+    verdict = "; ".join(f"{k}: {'pass' if ok else 'FAIL'}" for k, ok in checks.items())
     load = ", ".join(f"{x:.1f}" for x in figures["load"])
     return (
         "## Monitoring (`kpiml monitor`) — bench/bench_monitor.py\n\n"
@@ -249,7 +252,8 @@ def markdown(figures: dict, stats_: dict[str, int], rate: int, value: int) -> st
         f"| contract Month-to-month share + 20 points: retrain naming only it | {stats_['move_alarm']}/{SEEDS} |\n"
         f"| KPI impact (monitor_cli.outcomes_section), 95 % Newcombe interval covers the true churn effect (20,000 customers, 10 % hold-out) | {rate}/{SEEDS} |\n"
         f"| KPI impact, 95 % Welch interval covers the true value per treated row | {value}/{SEEDS} |\n\n"
-        f"Verdict: {'pass' if passed else 'FAIL'} (targets: < 30 s wall for 1M × 50 with retrain naming only `{SHIFTED}`, coverage >= 90/100).\n"
+        f"Verdict: {verdict}. The machine is shared (2 cores, load average above): the wall time is the child's share of "
+        f"the cores, {figures['cpu'] / figures['wall']:.2f} CPU-seconds per second here; its CPU time is what the work itself costs.\n"
     )
 
 
