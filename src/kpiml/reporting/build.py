@@ -44,15 +44,21 @@ def _evidence(bundle: Any, spec: Spec, data: str | None, table: str | None, quer
     return stored
 
 
-def _explain(bundle: Any, spec: Spec, ev: Evidence) -> dict[str, Any]:
-    """Importance, dependence of the score on the top features, and the segment columns they imply."""
+def _model_work(bundle: Any, ev: Evidence) -> tuple[Any, str, list[str], list[Any]]:
+    """The report's model calls: importance (TreeSHAP on a sample) and partial dependence of the top features."""
     ranked, how = explain.importance(bundle.model, ev.frame, ev.y)
-    ylabel = {"binary": "mean predicted probability", "regression": f"mean predicted {spec.target.column}"}.get(bundle.model.problem, "mean top-class probability")
     top = [str(f) for f in ranked.index[:DEPENDENCE_FEATURES] if f in ev.frame.columns]
+    return ranked, how, top, explain.dependence(bundle.model, ev.frame, top) if top else []
+
+
+def _explain(spec: Spec, ev: Evidence, problem: str, work: tuple[Any, str, list[str], list[Any]]) -> dict[str, Any]:
+    """Importance, dependence of the score on the top features, and the segment columns they imply."""
+    ranked, how, top, curves = work
+    ylabel = {"binary": "mean predicted probability", "regression": f"mean predicted {spec.target.column}"}.get(problem, "mean top-class probability")
     categorical = [c.name for c in spec.feature_columns() if c.role in ("categorical", "boolean")]
     return {"importance": svg(explain.importance_svg(ranked, how)), "how": how,
             "table": [{"feature": str(k), "value": float(v)} for k, v in ranked.head(explain.TOP).items()],
-            "dependence": [svg(d) for d in explain.dependence_svgs(bundle.model, ev.frame, top, ylabel)] if top else [],
+            "dependence": [svg(d) for d in explain.dependence_svgs(ev.frame, top, curves, ylabel)],
             "segment_columns": segments.segment_columns(ev.frame, categorical, [str(i) for i in ranked.index])}
 
 
@@ -120,10 +126,10 @@ def build_page(model_dir: Path, data: str | None = None, *, table: str | None = 
     bundle = _bundle(Path(model_dir), model)
     spec = Spec.model_validate(bundle.metadata["spec"])
     ev = _evidence(bundle, spec, data, table, query)
+    problem = bundle.model.problem
     board = read_leaderboard(bundle.path)
     rows, spread = context.leaderboard(board)
-    explained = _explain(bundle, spec, ev)
-    problem = bundle.model.problem
+    explained = _explain(spec, ev, problem, _model_work(bundle, ev))
     cols = explained["segment_columns"]
     section = (_binary(bundle, ev, cols, data is not None) if problem == "binary" else _regression(bundle, spec, ev, cols) if problem == "regression"
                else _multiclass(bundle, ev, cols))

@@ -93,10 +93,10 @@ def dependence(model: Any, frame: pd.DataFrame, features: list[str], seed: int =
     return [(grid, scores[bounds[i]:bounds[i + 1]]) for i, grid in enumerate(grids)]
 
 
-def dependence_svgs(model: Any, frame: pd.DataFrame, features: list[str], ylabel: str) -> list[str]:
-    """One small chart per feature: a line over numeric values, bars over categories."""
+def dependence_svgs(frame: pd.DataFrame, features: list[str], curves: list[tuple[list[Any], np.ndarray]], ylabel: str) -> list[str]:
+    """One small chart per feature (`curves` from `dependence`): a line over numeric values, bars over categories."""
     out = []
-    for feature, (grid, scores) in zip(features, dependence(model, frame, features), strict=True):
+    for feature, (grid, scores) in zip(features, curves, strict=True):
         if pd.api.types.is_numeric_dtype(frame[feature]) and frame[feature].nunique() > GRID:
             out.append(charts.line_chart([("", np.asarray(grid, dtype=float), scores)], xlabel=feature, ylabel=ylabel, title=f"Score by {feature}", size=(3.6, 2.6)))
         else:
