@@ -45,7 +45,7 @@ def test_kinds_follow_encoding_and_skip_plain_text() -> None:
     assert column_kind(ColumnPlan(name="zip", role="numeric", use="feature", encode="onehot")) == "categorical"
 
 
-@pytest.mark.parametrize("flavour", ["boost", "tree", "linear"])
+@pytest.mark.parametrize("flavour", ["boost", "tree", "linear", "spline"])
 def test_every_flavour_builds_a_numeric_matrix(flavour: str) -> None:
     """Check that each flavour yields finite numbers (NaN only where boosting takes it natively)."""
     frame = _frame()
@@ -69,6 +69,23 @@ def test_linear_flavour_scales_and_boost_does_not() -> None:
     boost = build_preprocessor(_columns(), "boost", "binary").fit(frame, y)
     raw = boost.transform(frame)[:, [n.endswith("__age") for n in boost.get_feature_names_out()].index(True)]
     assert np.nanmean(raw) > 30
+
+
+def test_spline_flavour_lets_a_linear_model_fit_a_bend() -> None:
+    """Check that the spline flavour lets logistic regression rank a U-shaped risk the linear flavour cannot."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+
+    frame = _frame(2000)
+    age = frame["age"].to_numpy(dtype=float)
+    y = (np.abs(age - np.nanmedian(age)) > 10).astype(int)
+    fit, score = slice(0, 1500), slice(1500, None)
+    aucs = {}
+    for flavour in ("linear", "spline"):
+        pre = build_preprocessor(_columns(), flavour, "binary").fit(frame.iloc[fit], y[fit])  # type: ignore[arg-type]
+        model = LogisticRegression(max_iter=2000).fit(pre.transform(frame.iloc[fit]), y[fit])
+        aucs[flavour] = roc_auc_score(y[score], model.predict_proba(pre.transform(frame.iloc[score]))[:, 1])
+    assert aucs["spline"] > 0.9 and aucs["spline"] > aucs["linear"] + 0.2
 
 
 def test_unseen_categories_and_missing_values_are_scored() -> None:

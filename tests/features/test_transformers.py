@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,6 +14,7 @@ from kpiml.features import (
     DateParts,
     FeaturePruner,
     FrameCoercer,
+    HingeBasis,
     OutlierClipper,
     TextEmbedder,
     coerce_column,
@@ -63,6 +66,19 @@ def test_outlier_clipper_learns_bounds_from_fit_data_only() -> None:
     assert clip.transform(np.array([[1e9]]))[0, 0] == clip.upper_[0] < 300
     assert OutlierClipper("log1p").fit(train).transform(np.array([[-np.e + 1]]))[0, 0] == pytest.approx(-1.0)
     assert clone(clip).get_params() == clip.get_params()
+
+
+def test_hinge_basis_bends_at_training_quantiles_and_saves_safely(tmp_path: Path) -> None:
+    """Check that hinge knots come from the fitted rows, stay linear beyond them, and the fitted basis saves with skops without trusting any function."""
+    import skops.io as sio
+
+    train = np.column_stack([np.arange(100.0), np.zeros(100)])
+    basis = HingeBasis(n_knots=3).fit(train)
+    assert np.allclose(basis.knots_[0], np.quantile(np.arange(100.0), [0.25, 0.5, 0.75])) and len(basis.knots_[1]) == 1
+    far = basis.transform(np.array([[1e6, 0.0], [-5.0, 0.0]]))
+    assert far.shape == (2, 4) and np.allclose(far[0, :3], 1e6 - basis.knots_[0]) and np.all(far[1] == 0)
+    sio.dump(basis, tmp_path / "b.skops")
+    assert sio.get_untrusted_types(file=tmp_path / "b.skops") == ["kpiml.features._transformers.HingeBasis"]
 
 
 def test_feature_pruner_drops_constants_and_duplicates() -> None:

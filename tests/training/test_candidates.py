@@ -63,4 +63,13 @@ def test_candidates_for_swaps_the_linear_baseline_and_orders_by_cost() -> None:
     """Check that 'logistic' means ridge for regression and that cheap families come first."""
     names = [c.name for c in candidates_for(["svm", "logistic", "lightgbm"], "regression")]
     assert names == ["linear", "lightgbm", "svm"]
-    assert [c.name for c in candidates_for(["linear", "mlp"], "binary")] == ["logistic", "mlp"]
+    assert [c.name for c in candidates_for(["linear", "mlp"], "binary")] == ["logistic", "logistic_spline", "mlp"]
+
+
+def test_logistic_brings_its_spline_companion_on_small_data_only() -> None:
+    """Check that the spline logistic model joins the plain one up to SPLINE_MAX_ROWS rows, and never uninvited."""
+    from kpiml.training._candidates import SPLINE_MAX_ROWS
+
+    assert "logistic_spline" in [c.name for c in candidates_for(["logistic"], "binary", SPLINE_MAX_ROWS)]
+    assert [c.name for c in candidates_for(["logistic"], "binary", SPLINE_MAX_ROWS + 1)] == ["logistic"]
+    assert [c.name for c in candidates_for(["lightgbm"], "binary", 100)] == ["lightgbm"]

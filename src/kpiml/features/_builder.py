@@ -2,7 +2,9 @@
 
 One builder serves every model family through a *flavour*: gradient boosting takes missing
 values and unscaled numbers natively ("boost"), forests need imputation ("tree"), and linear,
-SVM and MLP models also need scaling, one-hot codes and tamed outliers ("linear"). The
+SVM and MLP models also need scaling, one-hot codes and tamed outliers ("linear"); "spline"
+is "linear" plus a linear-spline basis of every numeric column, so that a linear model can
+bend (a churn risk that falls steeply over the first months of tenure, then flattens). The
 result is a plain sklearn Pipeline, so it is refitted on every training fold and never
 sees validation rows.
 """
@@ -18,6 +20,7 @@ from kpiml.features._transformers import (
     DateParts,
     FeaturePruner,
     FrameCoercer,
+    HingeBasis,
     OutlierClipper,
     TextEmbedder,
 )
@@ -27,8 +30,9 @@ if TYPE_CHECKING:
 
     from kpiml.spec import ColumnPlan
 
-Flavour = Literal["boost", "tree", "linear"]
-FLAVOURS: tuple[str, ...] = ("boost", "tree", "linear")
+Flavour = Literal["boost", "tree", "linear", "spline"]
+FLAVOURS: tuple[str, ...] = ("boost", "tree", "linear", "spline")
+LINEAR_FLAVOURS = ("linear", "spline")  # scaled, one-hot coded, outliers tamed
 
 
 def column_kind(col: ColumnPlan) -> str:
@@ -101,11 +105,23 @@ def _column_step(col: ColumnPlan, kind: str, flavour: str, problem: str, seed: i
 
 def _numeric_step(col: ColumnPlan, kind: str, flavour: str) -> Any:
     steps: list[Any] = []
-    if flavour == "linear" and kind == "numeric" and col.outliers != "none":
+    if flavour in LINEAR_FLAVOURS and kind == "numeric" and col.outliers != "none":
         steps.append(OutlierClipper(method=col.outliers))
     default = "most_frequent" if kind == "boolean" else "median"
     steps.extend(_impute_scale(col, flavour, numeric_default=default, scale=kind == "numeric"))
+    if flavour == "spline" and kind == "numeric":
+        return _with_splines(_chain(*steps))
     return _chain(*steps) if steps else "passthrough"
+
+
+def _with_splines(step: Any) -> Any:
+    """The scaled columns and, beside them, a standardised linear-spline (hinge) basis with
+    knots at quantiles of the training fold."""
+    from sklearn.pipeline import FeatureUnion, make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    basis = make_pipeline(HingeBasis(n_knots=5), StandardScaler())
+    return make_pipeline(step, FeatureUnion([("value", "passthrough"), ("spline", basis)]))
 
 
 def _impute_scale(col: ColumnPlan, flavour: str, *, numeric_default: str, scale: bool = True) -> list[Any]:
@@ -117,7 +133,7 @@ def _impute_scale(col: ColumnPlan, flavour: str, *, numeric_default: str, scale:
     strategy = col.impute if col.impute in ("median", "mean", "most_frequent", "constant") else numeric_default
     if flavour != "boost" or col.impute in ("median", "mean", "most_frequent", "constant"):
         steps.append(SimpleImputer(strategy=strategy, fill_value=0.0, add_indicator=True, keep_empty_features=True))
-    if flavour == "linear" and scale:
+    if flavour in LINEAR_FLAVOURS and scale:
         steps.append(RobustScaler() if col.scale == "robust" else StandardScaler())
     return steps
 
@@ -130,8 +146,8 @@ def _categorical_step(col: ColumnPlan, flavour: str, problem: str, seed: int) ->
     imputer = SimpleImputer(strategy=fill, fill_value=MISSING, missing_values=float("nan"))
     encode = col.encode
     if encode == "target":
-        return _chain(imputer, _target_encoder(problem, seed), *([_scaler()] if flavour == "linear" else []))
-    if encode == "onehot" or flavour == "linear":
+        return _chain(imputer, _target_encoder(problem, seed), *([_scaler()] if flavour in LINEAR_FLAVOURS else []))
+    if encode == "onehot" or flavour in LINEAR_FLAVOURS:
         onehot = OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=5, max_categories=40, sparse_output=False)
         return _chain(imputer, onehot)
     ordinal = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1, min_frequency=5)

@@ -289,3 +289,35 @@ class FeaturePruner(TransformerMixin, BaseEstimator):
         out = keep.copy()
         out[np.flatnonzero(keep)] = gain > 0
         return out
+
+
+class HingeBasis(TransformerMixin, BaseEstimator):
+    """A linear-spline basis: max(0, x - knot) for knots at quantiles of each training column.
+
+    Beside the column itself this lets a linear model bend at each knot (churn risk that falls
+    steeply over the first months of tenure, then flattens) and stays linear beyond the data,
+    so new extremes do not explode. Written here rather than with sklearn's SplineTransformer
+    because that one stores scipy functions that skops cannot load without trusting them;
+    this one stores only arrays of knots.
+    """
+
+    def __init__(self, n_knots: int = 5) -> None:
+        self.n_knots = n_knots
+
+    def fit(self, X: Any, y: Any = None) -> HingeBasis:
+        values = np.asarray(X, dtype="float64")
+        levels = np.arange(1, self.n_knots + 1) / (self.n_knots + 1)
+        self.knots_ = [np.unique(np.nanquantile(col, levels)) if np.isfinite(col).any() else np.zeros(0) for col in values.T]
+        self.n_features_in_ = values.shape[1]
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:
+        check_is_fitted(self, "knots_")
+        values = np.asarray(X, dtype="float64")
+        parts = [np.maximum(0.0, values[:, [i]] - knots[None, :]) for i, knots in enumerate(self.knots_) if len(knots)]
+        return np.hstack(parts) if parts else np.zeros((len(values), 0))
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        check_is_fitted(self, "knots_")
+        names = input_features if input_features is not None else [f"x{i}" for i in range(len(self.knots_))]
+        return np.asarray([f"{n}__hinge{j}" for n, knots in zip(names, self.knots_, strict=True) for j in range(len(knots))], dtype=object)

@@ -86,6 +86,26 @@ class Logistic(CandidateModel):
         return LogisticRegression(C=params["C"], max_iter=2000, tol=1e-4)
 
 
+class SplineLogistic(Logistic):
+    """Logistic regression on numeric columns expanded into linear splines ("spline" flavour).
+
+    It keeps the linear model's stability on small tables while letting each number act
+    non-linearly; it joins the plain logistic model wherever that is a candidate (on up to
+    SPLINE_MAX_ROWS rows: the basis multiplies the numeric columns by six), and the
+    search and blend judge both on the same folds."""
+
+    name = "logistic_spline"
+    flavour = "spline"
+    relative_cost = 1.0
+
+    def defaults(self, task: Task) -> dict[str, Any]:
+        return {"C": 0.1}
+
+
+#: Above this many rows the spline companion of the logistic model is not added.
+SPLINE_MAX_ROWS = 100_000
+
+
 class Linear(CandidateModel):
     name = "linear"
     problems = ("regression",)
@@ -333,13 +353,14 @@ class MLP(CandidateModel):
         return MLPClassifier(**kw)
 
 
-REGISTRY: dict[str, CandidateModel] = {c.name: c for c in (Logistic(), Linear(), RandomForest(), ExtraTrees(), LightGBM(), XGBoost(), SVM(), MLP())}
+REGISTRY: dict[str, CandidateModel] = {c.name: c for c in (Logistic(), SplineLogistic(), Linear(), RandomForest(), ExtraTrees(), LightGBM(), XGBoost(), SVM(), MLP())}
 # Cheap, usually strong families first, so a tiny budget still gets a good model.
-COST_ORDER = ("logistic", "linear", "lightgbm", "xgboost", "extra_trees", "random_forest", "mlp", "svm")
+COST_ORDER = ("logistic", "logistic_spline", "linear", "lightgbm", "xgboost", "extra_trees", "random_forest", "mlp", "svm")
 
 
-def candidates_for(names: list[str], problem: str) -> list[CandidateModel]:
-    """The registry entries named in the spec that fit the problem, cheapest first."""
+def candidates_for(names: list[str], problem: str, n_rows: int | None = None) -> list[CandidateModel]:
+    """The registry entries named in the spec that fit the problem, cheapest first; the
+    logistic model brings its spline companion on up to SPLINE_MAX_ROWS rows."""
     aliases = {"logistic": "linear", "linear": "logistic"}
     chosen: list[str] = []
     for name in names:
@@ -348,4 +369,6 @@ def candidates_for(names: list[str], problem: str) -> list[CandidateModel]:
             model = REGISTRY[aliases[name]]
         if model is not None and problem in model.problems and model.name not in chosen:
             chosen.append(model.name)
+    if "logistic" in chosen and (n_rows is None or n_rows <= SPLINE_MAX_ROWS):
+        chosen.append(SplineLogistic.name)
     return [REGISTRY[n] for n in COST_ORDER if n in chosen]

@@ -50,7 +50,7 @@ from kpiml.training._search import (
 )
 from kpiml.training._splits import SplitPlan, plan_splits
 
-MAX_MEMBERS = 5
+MAX_MEMBERS = 3  # every member multiplies prediction, refit, bundle and report time
 KPI_METRICS = ("emp_per_customer", "profit_per_row")
 Listener = Callable[[str, float, float | None], None]  # (message, elapsed seconds, best score)
 
@@ -92,7 +92,7 @@ def _states(spec: Spec, problem: str, n_rows: int, seed: int) -> tuple[list[Cand
     enabled: dict[str, Any] = {c.name: c for c in spec.models.candidates if c.enabled}
     notes: list[str] = []
     states = []
-    for model in candidates_for(list(enabled), problem):
+    for model in candidates_for(list(enabled), problem, n_rows):
         plan = enabled.get(model.name)
         max_rows = plan.max_rows if plan is not None and plan.max_rows else model.default_max_rows
         if max_rows is not None and n_rows > max_rows:
@@ -182,7 +182,7 @@ def _params_text(params: dict[str, Any]) -> str:
 
 
 def _members_for_blend(states: list[CandidateState]) -> dict[str, TrialResult]:
-    """The best trial of each candidate that is within fold noise of the leader (at most 5):
+    """The best trial of each candidate that is within fold noise of the leader (at most 3):
     a clearly weaker model earns blend weight on OOF predictions mostly by chance."""
     bests = sorted((s.best for s in states if s.best is not None), key=lambda r: r.score, reverse=True)
     leader = bests[0]
