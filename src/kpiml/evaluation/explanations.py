@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["Explanation", "Prepared", "explain", "global_importance", "reason_columns", "reason_text", "top_reasons"]
+__all__ = ["Explanation", "Prepared", "ReasonTable", "explain", "global_importance", "reason_columns", "reason_table", "reason_text", "top_reasons"]
 
 
 @dataclass
@@ -467,13 +467,19 @@ def _thing(problem: str, target: str | None) -> str:
     return "the prediction" if problem == "regression" else f"the probability of {target}"
 
 
-def _sentence(feature: str, shown: Any, effect: float, thing: str, problem: str) -> str:
+def _what(feature: str, shown: Any) -> str:
     if shown is None:
-        what = f"{feature} is missing"
-    elif isinstance(shown, float):
-        what = f"{feature} = {shown:.4g}"
-    else:
-        what = f"{feature} = {shown}"
+        return f"{feature} is missing"
+    if isinstance(shown, float):
+        return f"{feature} = {shown:.4g}"
+    return f"{feature} = {shown}"
+
+
+def _sentence(feature: str, shown: Any, effect: float, thing: str, problem: str) -> str:
+    return _said(_what(feature, shown), effect, thing, problem)
+
+
+def _said(what: str, effect: float, thing: str, problem: str) -> str:
     if effect == 0:
         return f"{what} did not change {thing}"
     return f"{what} {'raised' if effect > 0 else 'lowered'} {thing} by {_amount(effect, problem)}"
@@ -496,10 +502,33 @@ def _cells(explanation: Explanation, problem: str, order: np.ndarray) -> tuple[n
         if not len(rows):
             continue
         column = shown(explanation.values[name].iloc[rows], explanation.kinds.get(name))
-        for r, q, v, e in zip(rows.tolist(), ranks.tolist(), column, explanation.effect[rows, j].tolist(), strict=True):
-            values[r, q] = plain = plain_value(v)
-            texts[r, q] = _sentence(name, plain, e, things[explanation.target_class[r]], problem)
+        said = _Said(name)
+        for r, q, v, e in zip(rows.tolist(), ranks.tolist(), column.tolist(), explanation.effect[rows, j].tolist(), strict=True):
+            values[r, q], what = said(v)
+            texts[r, q] = _said(what, e, things[explanation.target_class[r]], problem)
     return values, texts
+
+
+class _Said:
+    """A column's cells as (JSON-ready value, 'feature = value' words), each distinct value
+    worded once: categories and flags repeat over thousands of rows."""
+
+    def __init__(self, feature: str) -> None:
+        self.feature = feature
+        self.memo: dict[tuple[type, Any], tuple[Any, str]] = {}
+
+    def __call__(self, value: Any) -> tuple[Any, str]:
+        try:
+            key = (value.__class__, value)
+            hit = self.memo.get(key)
+        except TypeError:  # an unhashable cell: worded each time
+            key, hit = None, None
+        if hit is None:
+            plain = plain_value(value)
+            hit = (plain, _what(self.feature, plain))
+            if key is not None:
+                self.memo[key] = hit
+        return hit
 
 
 def _order(explanation: Explanation, k: int) -> np.ndarray:
@@ -507,14 +536,32 @@ def _order(explanation: Explanation, k: int) -> np.ndarray:
     return np.argsort(-np.abs(explanation.effect), axis=1, kind="stable")[:, : min(k, len(explanation.columns))]
 
 
-def reasons_of(explanation: Explanation, problem: str, k: int = 3) -> list[list[dict[str, Any]]]:
-    """Per row, the k largest effects by absolute size: feature, value, effect, raw and text."""
+@dataclass
+class ReasonTable:
+    """The k strongest reasons of every row as (rows x k) arrays, rank 0 the strongest: what
+    `reasons_of` gives as dicts, for callers that write many rows (a service's JSON)."""
+
+    names: list[str]
+    order: np.ndarray  # column positions in `names`
+    values: np.ndarray  # JSON-ready values, as `plain_value` gives them
+    texts: np.ndarray
+    effect: np.ndarray
+    raw: np.ndarray
+
+
+def reason_table(explanation: Explanation, problem: str, k: int = 3) -> ReasonTable:
+    """The k largest effects of each row by absolute size, with their values and texts."""
     order = _order(explanation, k)
     values, texts = _cells(explanation, problem, order)
     rows = np.arange(len(order))[:, None]
-    effects, raws = explanation.effect[rows, order].tolist(), explanation.raw[rows, order].tolist()
-    names = explanation.columns
-    return [[{"feature": names[j], "value": values[i, q], "effect": effects[i][q], "raw": raws[i][q], "text": texts[i, q]} for q, j in enumerate(top)] for i, top in enumerate(order.tolist())]
+    return ReasonTable(explanation.columns, order, values, texts, explanation.effect[rows, order], explanation.raw[rows, order])
+
+
+def reasons_of(explanation: Explanation, problem: str, k: int = 3) -> list[list[dict[str, Any]]]:
+    """Per row, the k largest effects by absolute size: feature, value, effect, raw and text."""
+    t = reason_table(explanation, problem, k)
+    effects, raws, names, values, texts = t.effect.tolist(), t.raw.tolist(), t.names, t.values, t.texts
+    return [[{"feature": names[j], "value": values[i, q], "effect": effects[i][q], "raw": raws[i][q], "text": texts[i, q]} for q, j in enumerate(top)] for i, top in enumerate(t.order.tolist())]
 
 
 def reason_columns(explanation: Explanation, problem: str, k: int = 3) -> pd.DataFrame:

@@ -40,7 +40,7 @@ class Scored:
     expected_value: np.ndarray | None
     control: np.ndarray
     notes: list[list[str]]
-    reasons: list[list[dict[str, Any]]] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)  # each row's reasons as JSON text
 
 
 # every value the schema lets through for a boolean feature (True and 1 are one dict key)
@@ -79,8 +79,9 @@ class Scorer:
             self.value_field = next((f for f, n, _, _ in self.features if n == rule.value_column), "v0")
         self.explains = _has_explanations()
         self.prepared = _prepared(bundle.model) if self.explains else None
-        self.fast_reasons = False
+        self.fast_reasons = self.json_reasons = False
         self.fast_reasons = self._prove_fast_reasons()
+        self.json_reasons = self._prove_json_reasons()
 
     def prepare(self, rows: list[Any]) -> Batch:
         """Typed feature columns, identifiers, KPI values and JSON-ready inputs of `rows`."""
@@ -116,7 +117,26 @@ class Scorer:
         control = self._control(batch, decision)
         for i in np.flatnonzero(control):
             decision[int(i)] = 0
-        return Scored(score, decision, ev, control, self.notes(batch), self.reasons(batch.columns, batch.n, encoded))
+        return Scored(score, decision, ev, control, self.notes(batch), self.reason_texts(batch.columns, batch.n, encoded))
+
+    def reason_texts(self, columns: dict[str, np.ndarray], n: int, encoded: list[np.ndarray]) -> list[str]:
+        """Each row's reasons as the JSON text of its answer's `reasons` list: built straight
+        from the explanation's arrays once that is proven to give the bytes the dicts of
+        `reasons` encode to (at load), else by encoding those dicts."""
+        if self.top_reasons <= 0 or not self.explains:
+            return ["[]"] * n
+        if self.json_reasons and self.fast_reasons and encoded:
+            from kpiml.evaluation import explanations
+            from kpiml.serving.encoding import reasons_json
+            from kpiml.serving.fastpath import encoded_model
+
+            frame = _frame(columns, n)
+            model = encoded_model(self.bundle.model, encoded, frame)
+            t = explanations.reason_table(explanations.explain(model, frame, prepared=self.prepared), model.problem, self.top_reasons)
+            return reasons_json(t.names, t.order, t.values, t.texts, t.effect)
+        from kpiml.serving.encoding import _ENCODE
+
+        return [_ENCODE(row) if row else "[]" for row in self.reasons(columns, n, encoded)]
 
     def reasons(self, columns: dict[str, np.ndarray], n: int, encoded: list[np.ndarray]) -> list[list[dict[str, Any]]]:
         """Top reasons per row; explained on the fast path's matrices once that is proven to
@@ -154,6 +174,30 @@ class Scorer:
         if not same:
             log.warning("reasons on the fast path differ from the pipeline's; explaining through sklearn")
         return same
+
+    def _prove_json_reasons(self) -> bool:
+        """Whether `reason_texts` from the explanation's arrays gives the bytes the reasons'
+        dicts encode to, on the probe rows (checked once, at load)."""
+        from kpiml.evaluation import explanations
+
+        if not self.fast_reasons or not hasattr(explanations, "reason_table"):
+            return False
+        from kpiml.serving.encoding import _ENCODE
+        from kpiml.serving.fastpath import synthetic_columns
+
+        columns = synthetic_columns(self.bundle.contract, n=200, seed=1)
+        encoded: list[np.ndarray] = []
+        self.fast.predict_matrix(columns, encoded)
+        want = [_ENCODE(row) if row else "[]" for row in self.reasons(columns, 200, encoded)]
+        try:
+            self.json_reasons = True
+            got = self.reason_texts(columns, 200, encoded)
+        except Exception as exc:  # a value the JSON path cannot write: encode the dicts
+            log.info("reasons encoded from dicts (%s: %s)", type(exc).__name__, exc)
+            return False
+        if got != want:
+            log.warning("reasons written from the explanation's arrays differ from the encoded dicts; encoding the dicts")
+        return got == want
 
     def _control(self, batch: Batch, decision: list[Any]) -> np.ndarray:
         if self.holdout <= 0 or not self.rule.acts or not self.identifiers:
