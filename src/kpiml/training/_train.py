@@ -206,7 +206,11 @@ def _fold_parts(result: TrialResult, cache: FoldCache, time_ordered: bool) -> li
 
 
 def _refit(result: TrialResult, state: CandidateState, frame: pd.DataFrame, y: np.ndarray, spec: Spec, task: Task) -> ModelPart:
-    """Fit preprocessing and model on all given rows, boosters with the CV's number of rounds."""
+    """Fit preprocessing and model on all given rows, boosters with the CV's number of rounds.
+
+    Not scaled up to the refit's rows: on simulated snapshots (time-ordered folds of 19k-43k
+    rows, refit on 82k) rounds scaled by rows gave a 0.002 lower hold-out AUC than the folds'
+    mean x 1.1, for 31- and 7-leaf LightGBM alike."""
     from kpiml.features import build_preprocessor
     from kpiml.training._search import fit_rows
 
@@ -278,7 +282,8 @@ def _run_search(ctx: _Context) -> tuple[list[CandidateState], list[str]]:
     notes += [reason] if reason else []
     setup = SearchSetup(ctx.task, ctx.scorer, ctx.cache, ctx.y[ctx.splits.train], imbalance=options)
     def deadline(states: list[CandidateState]) -> float:
-        return ctx.started + ctx.budget - 2.0 - 0.04 * ctx.budget - _refit_estimate(ctx, states)
+        refits = 2 if ctx.spec.split.strategy == "time" else 1  # time-ordered: the training part, then all rows
+        return ctx.started + ctx.budget - 2.0 - 0.04 * ctx.budget - refits * _refit_estimate(ctx, states)
 
     setup.prune, why = _decide_pruning(setup, states, deadline(states))
     notes.append(why)
@@ -369,18 +374,49 @@ def _metric_names(ctx: _Context) -> list[str] | None:
     return list(dict.fromkeys(names))
 
 
-def _final_members(ctx: _Context, states: list[CandidateState], members: dict[str, TrialResult], blend: Blend) -> tuple[list[Member], str]:
-    """Refit every blend member on all rows if the estimate fits the budget, else keep fold models."""
+def _refit_all(ctx: _Context, by_name: dict[str, CandidateState], members: dict[str, TrialResult], blend: Blend, rows: np.ndarray | None) -> dict[str, list[ModelPart]]:
+    """Each blend member refitted on `rows` of the frame (None: every row) with its CV settings."""
+    frame, y = (ctx.frame, ctx.y) if rows is None else (ctx.frame.iloc[rows].reset_index(drop=True), ctx.y[rows])
+    return {k: [_refit(members[k], by_name[k], frame, y, ctx.spec, ctx.task)] for k in blend.weights}
+
+
+def _time_left(ctx: _Context) -> float:
+    return ctx.started + ctx.budget * 1.04 - time.monotonic() - 1.0
+
+
+def _holdout_members(ctx: _Context, states: list[CandidateState], members: dict[str, TrialResult], blend: Blend) -> tuple[list[Member], bool]:
+    """The model the hold-out scores, and whether it is a refit on the whole training part.
+
+    Random folds: the average of the fold models. Time-ordered folds: each fold model saw an
+    earlier, smaller window (on simulated snapshots the latest fold trained on about half the
+    training part and scored 0.009 AUC below a refit on all of it), so the members are
+    refitted on every training row when the budget allows; that refit ships when a refit on
+    all rows does not fit. Else the latest fold model."""
+    time_ordered = ctx.spec.split.strategy == "time"
+    by_name = {s.model.name: s for s in states}
+    refit = time_ordered and _refit_estimate(ctx, [by_name[k] for k in blend.weights]) <= _time_left(ctx)
+    if refit:
+        ctx.say("refitting on the training part")
+        parts = _refit_all(ctx, by_name, members, blend, ctx.splits.train)
+    else:
+        parts = {k: _fold_parts(members[k], ctx.cache, time_ordered) for k in blend.weights}
+    return [Member(k, w, members[k].params, parts[k]) for k, w in blend.weights.items()], refit
+
+
+def _final_members(ctx: _Context, states: list[CandidateState], members: dict[str, TrialResult], blend: Blend, scored: list[Member] | None) -> tuple[list[Member], str]:
+    """Refit every blend member on all rows if the estimate fits the budget, else ship `scored`
+    (the training-part refit the hold-out scored) when given, else the fold models."""
     by_name = {s.model.name: s for s in states}
     estimate = _refit_estimate(ctx, [by_name[k] for k in blend.weights])
     time_ordered = ctx.spec.split.strategy == "time"
-    left = ctx.started + ctx.budget * 1.04 - time.monotonic() - 1.0
-    if estimate > left:
+    if estimate > _time_left(ctx) and scored is not None:
+        return scored, f"shipped the refit on the {len(ctx.splits.train):,} training rows that the hold-out scored: a refit on all rows (about {estimate:.0f} s) did not fit in the budget"
+    if estimate > _time_left(ctx):
         parts = {k: _fold_parts(members[k], ctx.cache, time_ordered) for k in blend.weights}
         how = f"shipped the {'latest fold model' if time_ordered else 'average of the cross-validation fold models'}: a refit on all rows (about {estimate:.0f} s) did not fit in the budget"
     else:
         ctx.say("refitting on all rows")
-        parts = {k: [_refit(members[k], by_name[k], ctx.frame, ctx.y, ctx.spec, ctx.task)] for k in blend.weights}
+        parts = _refit_all(ctx, by_name, members, blend, None)
         how = f"refitted on all {len(ctx.frame):,} rows (training part and hold-out) after the hold-out was scored"
     out = [Member(k, w, {kk: vv for kk, vv in members[k].params.items()}, parts[k]) for k, w in blend.weights.items()]
     return out, how
@@ -409,13 +445,12 @@ def _train_model(spec: Spec, frame: pd.DataFrame, *, budget: float | None, start
     states, notes = _run_search(ctx)
     members = _members_for_blend(states)
     blend, calibrator, oof, blend_notes = _blend_and_calibrate(ctx, members)
-    time_ordered = spec.split.strategy == "time"
-    fold_members = [Member(k, w, members[k].params, _fold_parts(members[k], ctx.cache, time_ordered)) for k, w in blend.weights.items()]
+    scored, refitted = _holdout_members(ctx, states, members, blend)
     kw: dict[str, Any] = {"problem": ctx.task.problem, "classes": ctx.classes, "calibrator": calibrator, "positive": spec.target.positive, "feature_columns": [c.name for c in spec.feature_columns()]}
     outcome = _kpi_outcome(ctx, calibrator, oof)
-    holdout, holdout_pred = _score_holdout(ctx, KpimlModel(members=fold_members, **kw))
+    holdout, holdout_pred = _score_holdout(ctx, KpimlModel(members=scored, **kw))
     holdout.update(_kpi_holdout(ctx, outcome, holdout_pred))
-    final, how = _final_members(ctx, states, members, blend)
+    final, how = _final_members(ctx, states, members, blend, scored if refitted else None)
     metrics = {
         "problem": ctx.task.problem,
         "primary_metric": ctx.scorer.name,
@@ -427,7 +462,8 @@ def _train_model(spec: Spec, frame: pd.DataFrame, *, budget: float | None, start
     }
     if outcome is not None:
         metrics["operating_point"] = outcome.summary()
-    decisions = ctx.notes + notes + blend_notes + (outcome.notes if outcome else []) + [how]
+    scored_how = [f"hold-out scored by the members refitted on all {len(ctx.splits.train):,} training rows (time-ordered folds train on earlier, smaller windows)"] if refitted else []
+    decisions = ctx.notes + notes + blend_notes + (outcome.notes if outcome else []) + scored_how + [how]
     board = _leaderboard(states, ctx.scorer, blend)
     if blend.used:
         board = pd.concat([_blend_row(ctx, blend, oof, board), board], ignore_index=True)
