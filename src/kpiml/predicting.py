@@ -107,8 +107,8 @@ def _check_feature(entry: dict[str, Any], col: pd.Series, offset: int, notes: Ch
         if outside:
             notes.out_of_range[name] = notes.out_of_range.get(name, 0) + outside
     if kind == "categorical" and entry.get("categories_complete"):
-        known = set(entry["categories"])
-        unseen = int(sum(1 for v in values if isinstance(v, str) and v not in known))
+        text = pd.Series(values, copy=False)  # category text: strings or missing
+        unseen = int((text.notna() & ~text.isin(entry["categories"])).sum())
         if unseen:
             notes.unseen[name] = notes.unseen.get(name, 0) + unseen
 
