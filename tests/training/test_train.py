@@ -47,7 +47,7 @@ def test_binary_training_searches_blends_calibrates_and_scores_holdout(tmp_path:
     elapsed = time.monotonic() - start
     assert elapsed < 14 * 1.1 + 1
     board = result.leaderboard
-    assert set(board["candidate"]) - {"blend"} == {"logistic", "lightgbm", "xgboost", "random_forest"}
+    assert set(board["candidate"]) - {"blend"} == {"logistic", "logistic_spline", "lightgbm", "xgboost", "random_forest"}
     assert {"cv_mean", "cv_std", "fit_time_s", "trials"} <= set(board.columns)
     assert result.metrics["holdout"]["roc_auc"] > 0.75 and result.metrics["cv"]["roc_auc"] > 0.75
     assert result.metrics["model"]["calibration"] in ("none", "sigmoid", "isotonic")
