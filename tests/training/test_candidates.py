@@ -67,9 +67,10 @@ def test_candidates_for_swaps_the_linear_baseline_and_orders_by_cost() -> None:
 
 
 def test_logistic_brings_its_spline_companion_on_small_data_only() -> None:
-    """Check that the spline logistic model joins the plain one up to SPLINE_MAX_ROWS rows, and never uninvited."""
+    """Check that the spline logistic model joins the plain one up to SPLINE_MAX_ROWS rows, not when logistic is asked for alone, and never uninvited."""
     from kpiml.training._candidates import SPLINE_MAX_ROWS
 
-    assert "logistic_spline" in [c.name for c in candidates_for(["logistic"], "binary", SPLINE_MAX_ROWS)]
-    assert [c.name for c in candidates_for(["logistic"], "binary", SPLINE_MAX_ROWS + 1)] == ["logistic"]
+    assert "logistic_spline" in [c.name for c in candidates_for(["logistic", "lightgbm"], "binary", SPLINE_MAX_ROWS)]
+    assert [c.name for c in candidates_for(["logistic", "lightgbm"], "binary", SPLINE_MAX_ROWS + 1)] == ["logistic", "lightgbm"]
+    assert [c.name for c in candidates_for(["logistic"], "binary", 100)] == ["logistic"]
     assert [c.name for c in candidates_for(["lightgbm"], "binary", 100)] == ["lightgbm"]

@@ -360,7 +360,8 @@ COST_ORDER = ("logistic", "logistic_spline", "linear", "lightgbm", "xgboost", "e
 
 def candidates_for(names: list[str], problem: str, n_rows: int | None = None) -> list[CandidateModel]:
     """The registry entries named in the spec that fit the problem, cheapest first; the
-    logistic model brings its spline companion on up to SPLINE_MAX_ROWS rows."""
+    logistic model brings its spline companion on up to SPLINE_MAX_ROWS rows, unless it is
+    the only family asked for (a spec that wants logistic alone wants the plain baseline)."""
     aliases = {"logistic": "linear", "linear": "logistic"}
     chosen: list[str] = []
     for name in names:
@@ -369,6 +370,6 @@ def candidates_for(names: list[str], problem: str, n_rows: int | None = None) ->
             model = REGISTRY[aliases[name]]
         if model is not None and problem in model.problems and model.name not in chosen:
             chosen.append(model.name)
-    if "logistic" in chosen and (n_rows is None or n_rows <= SPLINE_MAX_ROWS):
+    if "logistic" in chosen and len(chosen) > 1 and (n_rows is None or n_rows <= SPLINE_MAX_ROWS):
         chosen.append(SplineLogistic.name)
     return [REGISTRY[n] for n in COST_ORDER if n in chosen]
