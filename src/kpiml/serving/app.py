@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("kpiml.serve")
 ENDPOINTS = ("/predict", "/health", "/model", "/metrics")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+_COLUMNAR_ROWS = 32  # below this pydantic is as fast
 _ERROR_KIND = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed", 413: "too_large", 415: "unsupported_media_type", 422: "invalid"}
 
 
@@ -103,10 +104,14 @@ class Service:
         rid = self.request_id(headers)
         rows, single = parse_rows(body, self.config.max_rows)
         model = self.model
-        try:
-            validated = model.rows_adapter.validate_python(rows)
-        except ValidationError as exc:
-            raise ApiError(422, validation_errors(exc, single)) from None
+        # many rows: a columnar check of what is certainly valid first (pydantic per row is a
+        # tenth of a second for 10,000); pydantic for the rest, and for every refusal
+        validated = model.column_check(rows) if len(rows) >= _COLUMNAR_ROWS and model.column_check is not None else None
+        if validated is None:
+            try:
+                validated = model.rows_adapter.validate_python(rows)
+            except ValidationError as exc:
+                raise ApiError(422, validation_errors(exc, single)) from None
         return rid, await self.batcher.submit(model, validated, rid)
 
     @asynccontextmanager
@@ -122,6 +127,7 @@ class Service:
         self.reloader.start()
         publisher = asyncio.get_running_loop().create_task(self._publish_metrics())
         gc.freeze()  # the model's objects never become garbage: keep them out of GC passes
+        log.info("event loop %s, HTTP parser %s", _loop_kind(), _http_kind())
         try:
             yield
         finally:
@@ -136,6 +142,19 @@ class Service:
         while self.config.metrics_dir is not None:
             await asyncio.sleep(1.0)
             await asyncio.to_thread(self.metrics.publish)
+
+
+def _loop_kind() -> str:
+    """uvloop or asyncio: uvicorn picks uvloop by itself when it is installed."""
+    return type(asyncio.get_running_loop()).__module__.split(".")[0]
+
+
+def _http_kind() -> str:
+    """httptools or h11: the HTTP protocol module uvicorn imported (before the app's startup)."""
+    import sys
+
+    loaded = [name for name in ("httptools", "h11") if f"uvicorn.protocols.http.{name}_impl" in sys.modules]
+    return "/".join(loaded) or "not uvicorn's"
 
 
 def _too_large(limit: int) -> ApiError:

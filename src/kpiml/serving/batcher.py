@@ -184,12 +184,11 @@ class MicroBatcher:
     def process(self, jobs: list[Job]) -> tuple[list[bytes], bytes]:
         """Score one batch: each job's response body and the batch's log lines."""
         model = jobs[0].model
-        rows = [row for job in jobs for row in job.rows]
-        batch = model.scorer.prepare(rows)
+        batch = model.scorer.prepare_parts([job.rows for job in jobs])
         scored = model.scorer.score(batch)
         stamp = dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
         bodies, lines = _encode(model, jobs, scored, batch, stamp)
-        self._count(len(rows), scored)
+        self._count(batch.n, scored)
         return bodies, lines
 
     def _count(self, n: int, scored: Any) -> None:

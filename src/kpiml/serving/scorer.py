@@ -83,19 +83,27 @@ class Scorer:
         self.fast_reasons = self._prove_fast_reasons()
         self.json_reasons = self._prove_json_reasons()
 
-    def prepare(self, rows: list[Any]) -> Batch:
-        """Typed feature columns, identifiers, KPI values and JSON-ready inputs of `rows`."""
-        dicts = [r.__dict__ for r in rows]
-        columns = {name: _column([d[f] for d in dicts], kind) for f, name, kind, _ in self.features}
-        ids = {name: [d.get(f) for d in dicts] for f, name in self.identifiers}
-        values = None if self.value_field is None else np.array([d[self.value_field] for d in dicts], dtype="float64")
+    def prepare(self, rows: Any) -> Batch:
+        """Typed feature columns, identifiers, KPI values and JSON-ready inputs of `rows`
+        (validated pydantic rows, or `columnar.FastRows`)."""
+        return self.prepare_parts([rows])
+
+    def prepare_parts(self, parts: list[Any]) -> Batch:
+        """`prepare` of several requests' rows as one batch, in order."""
+        from kpiml.serving.columnar import field_lists
+
+        names = [f for f, _, _, _ in self.features] + [f for f, _ in self.identifiers] + (["v0"] if self.value_field == "v0" else [])
+        fields, n = field_lists(parts, names)
+        columns = {name: _column(fields[f], kind) for f, name, kind, _ in self.features}
+        ids = {name: fields[f] for f, name in self.identifiers}
+        values = None if self.value_field is None else np.array(fields[self.value_field], dtype="float64")
         dated = [(f, n) for f, n, k, _ in self.features if k == "datetime"]
         plain = [(f, n) for f, n, k, _ in self.features if k != "datetime"]
         if self.value_field == "v0":
             plain.append(("v0", str(self.rule.value_column)))
-        inputs = {n: [d[f] for d in dicts] for f, n in plain}
-        inputs.update({n: [_json_value(d[f]) for d in dicts] for f, n in dated})
-        return Batch(len(rows), columns, ids, values, inputs)
+        inputs = {name: fields[f] for f, name in plain}
+        inputs.update({name: [_json_value(v) for v in fields[f]] for f, name in dated})
+        return Batch(n, columns, ids, values, inputs)
 
     def frame(self, batch: Batch) -> Any:
         import pandas as pd

@@ -43,6 +43,7 @@ class LoadedModel:
     rows_adapter: Any
     loaded_at: str
     fast_path: str
+    column_check: Any = None  # columnar.ColumnCheck: big requests checked without pydantic
 
 
 def _manifest_key(path: Path) -> str:
@@ -123,6 +124,7 @@ def build_loaded(config: ServeConfig, version: str, path: Path) -> LoadedModel:
     from pydantic import TypeAdapter
 
     from kpiml.artifact import load_bundle
+    from kpiml.serving.columnar import ColumnCheck
     from kpiml.serving.decisions import rule_for
     from kpiml.serving.fastpath import compile_model
     from kpiml.serving.schema import row_model
@@ -136,7 +138,8 @@ def build_loaded(config: ServeConfig, version: str, path: Path) -> LoadedModel:
     scorer = Scorer(bundle, rule, holdout=config.holdout, salt=config.holdout_salt, reasons=config.reasons, fast=fast, check_unseen=config.unseen_categories == "accept")
     model = row_model(bundle.contract, tolerance=config.range_tolerance, unseen=config.unseen_categories, ids_required=config.holdout > 0, value_column=rule.value_column)
     stamp = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    return LoadedModel(version, config.model, bundle, rule, scorer, model, TypeAdapter(list[model]), stamp, how)  # type: ignore[valid-type]
+    check = ColumnCheck(bundle.contract, tolerance=config.range_tolerance, unseen=config.unseen_categories, ids_required=config.holdout > 0, value_column=rule.value_column)
+    return LoadedModel(version, config.model, bundle, rule, scorer, model, TypeAdapter(list[model]), stamp, how, check if check.usable else None)  # type: ignore[valid-type]
 
 
 def _check_holdout(bundle: Any, rule: Any) -> None:
