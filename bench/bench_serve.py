@@ -102,6 +102,8 @@ async def _client(k: int, args: argparse.Namespace, bodies: list[bytes], state: 
             state["errors"].append(f"HTTP {status}")
         elif start >= state["measure_from"]:
             state["latencies"].append(done - start)
+        else:
+            state["warmup"] += 1
         if status == 200 and rid:
             state["acked"].append(rid)
     if writer is not None:
@@ -111,13 +113,13 @@ async def _client(k: int, args: argparse.Namespace, bodies: list[bytes], state: 
 async def _load(args: argparse.Namespace) -> dict[str, Any]:
     bodies = [line.encode() for line in Path(args.bodies).read_text().splitlines() if line.strip()]
     now = time.perf_counter()
-    state: dict[str, Any] = {"measure_from": now + args.warmup, "end": now + args.warmup + args.seconds, "latencies": [], "errors": [], "acked": []}
+    state: dict[str, Any] = {"measure_from": now + args.warmup, "end": now + args.warmup + args.seconds, "latencies": [], "errors": [], "acked": [], "warmup": 0}
     await asyncio.gather(*(_client(k, args, bodies, state) for k in range(args.clients)))
     lat = sorted(state["latencies"])
     pick = lambda q: 1000 * lat[min(len(lat) - 1, int(q * len(lat)))] if lat else float("nan")  # noqa: E731
     if args.ids_out:
         Path(args.ids_out).write_text("\n".join(state["acked"]))
-    return {"requests": len(lat), "seconds": args.seconds, "throughput": len(lat) / args.seconds, "p50_ms": pick(0.50), "p99_ms": pick(0.99), "max_ms": 1000 * lat[-1] if lat else float("nan"), "errors": len(state["errors"]), "error_kinds": sorted(set(state["errors"]))[:5], "acked": len(state["acked"])}
+    return {"requests": len(lat), "seconds": args.seconds, "throughput": len(lat) / args.seconds, "p50_ms": pick(0.50), "p99_ms": pick(0.99), "max_ms": 1000 * lat[-1] if lat else float("nan"), "errors": len(state["errors"]), "error_kinds": sorted(set(state["errors"]))[:5], "acked": len(state["acked"]), "warmup_requests": state["warmup"]}
 
 
 def load_main(argv: list[str]) -> int:
@@ -211,6 +213,15 @@ def _run_load(port: int, path: str, bodies: Path, expect: str, seconds: float = 
     return result
 
 
+def _proc_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far, from /proc (Linux); NaN elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _kpiml_command(bundle: Path, port: int, log_dir: Path, extra: tuple[str, ...] = ()) -> list[str]:
     return [str(BIN / "kpiml"), "serve", str(bundle), "--port", str(port), "--workers", str(WORKERS), "--decision-log", str(log_dir), "--poll-seconds", "0", *extra]
 
@@ -234,15 +245,22 @@ def _bench_kpiml(bundle: Path, extra: tuple[str, ...] = ()) -> tuple[dict[str, A
 
     port, log_dir = _free_port(), WORK / "decisions-load"
     shutil.rmtree(log_dir, ignore_errors=True)
-    proc = _start(_kpiml_command(bundle, port, log_dir, extra), port, "/health")
+    log = WORK / f"server-{port}.log"
+    proc = _start(_kpiml_command(bundle, port, log_dir, extra), port, "/health", log=log)
     try:
         print(f"kpiml serve {' '.join(extra)}: {CLIENTS} clients x {SECONDS:.0f} s", flush=True)
+        cpu = _proc_cpu(proc.pid)
         result = _run_load(port, "/predict", WORK / "kpiml-bodies.jsonl", '"predictions"')
+        result["server_cpu_s"] = _proc_cpu(proc.pid) - cpu  # warm-up requests included
+        result["server_cpu_requests"] = result["requests"] + result.get("warmup_requests", 0)
         print(f"  {result}", flush=True)
+        cpu = _proc_cpu(proc.pid)
         tenk = _ten_thousand(port)
+        result["tenk_server_cpu_s"] = (_proc_cpu(proc.pid) - cpu) / 6
         print(f"  10,000-row request: {[round(t, 3) for t in tenk]} s", flush=True)
     finally:
         _stop(proc)
+    result["stack"] = next((line.split(":", 1)[1].strip() for line in log.read_text(errors="replace").splitlines() if "event loop" in line), "not logged")
     return result, tenk
 
 
@@ -280,8 +298,10 @@ def _bench_mlflow(uri: str, store: str) -> dict[str, Any]:
 
 
 def _row(name: str, r: dict[str, Any]) -> str:
-    per_request = 1e6 * r["client_cpu_s"] / max(r["requests"], 1)
-    return f"| {name} | {r['requests']:,} | {r['throughput']:,.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['max_ms']:.0f} | {r['errors']} | {r['load_before']:.1f} / {r['load_after']:.1f} | {per_request:,.0f} |"
+    answered = max(r["requests"] + r.get("warmup_requests", 0), 1)
+    per_request = 1e6 * r["client_cpu_s"] / answered
+    server = f"{1e6 * r['server_cpu_s'] / r['server_cpu_requests']:,.0f}" if "server_cpu_s" in r else "n/a (child processes)"
+    return f"| {name} | {r['requests']:,} | {r['throughput']:,.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['max_ms']:.0f} | {r['errors']} | {r['load_before']:.1f} / {r['load_after']:.1f} | {server} | {per_request:,.0f} |"
 
 
 def _median(times: list[float]) -> float:
@@ -306,18 +326,21 @@ def _markdown(kp: dict[str, Any], ml: dict[str, Any], tenk: list[float], kill: d
         "with a load above the core count every figure here is inflated, compare ratios within this table, not with other runs).",
         "",
         "Process shape: the server (one process, one event loop thread plus a log-commit thread) and the load generator (a second process: one asyncio "
-        "thread, pre-encoded requests) share the same cores over 127.0.0.1, unpinned. The last column is the generator's own CPU per request: what it "
-        "takes from the server's cores.",
+        "thread, pre-encoded requests) share the same cores over 127.0.0.1, unpinned. Server CPU is the server process's user + system time over "
+        "the run (warm-up included) per answered request, from /proc; the last column is the generator's own CPU per request: what it takes from "
+        f"the server's cores. kpiml's server log: `{kp.get('stack', '?')}`.",
         "",
-        "| server | requests | throughput (req/s) | p50 (ms) | p99 (ms) | max (ms) | errors | load avg | load generator CPU (µs/request) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| server | requests | throughput (req/s) | p50 (ms) | p99 (ms) | max (ms) | errors | load avg | server CPU (µs/request) | load generator CPU (µs/request) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
         _row("`kpiml serve` (3 reasons per row, decision log fsynced per batch)", kp),
         _row("`kpiml serve --reasons 0` (no explanations)", bare),
         _row("`mlflow models serve --env-manager local` (anchor)", ml),
         "",
         f"Throughput ratio kpiml / MLflow: **{ratio:.1f} x** ({bare['throughput'] / ml['throughput'] if ml['throughput'] else float('inf'):.1f} x with `--reasons 0`).",
         f"10,000-row request (JSON in and out, logged): {', '.join(f'{t:.2f}' for t in tenk)} s (median {_median(tenk):.2f} s); "
-        f"with `--reasons 0`: {', '.join(f'{t:.2f}' for t in tenk_bare)} s (median {_median(tenk_bare):.2f} s).",
+        f"with `--reasons 0`: {', '.join(f'{t:.2f}' for t in tenk_bare)} s (median {_median(tenk_bare):.2f} s). "
+        f"Server CPU per 10,000-row request: {kp['tenk_server_cpu_s']:.2f} s ({bare['tenk_server_cpu_s']:.2f} s with `--reasons 0`); wall time above CPU time is "
+        "time the server waited for a core (load average) or for the disk.",
         f"Kill test: SIGKILL after {kill['killed_after_s']:.0f} s of load; {kill['acked']:,} requests acknowledged, {kill['logged_requests']:,} in the log "
         f"({kill['logged_rows']:,} rows), **{kill['lost']} acknowledged request(s) lost**, {kill['torn_lines_skipped']} torn line(s) skipped.",
         "",
