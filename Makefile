@@ -18,13 +18,13 @@ $(BIN)/uv:
 	$(BIN)/pip install --quiet "uv==$(UV_VERSION)"
 
 $(VENV)/.runtime-installed: requirements/runtime.lock pyproject.toml | $(BIN)/uv
-	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements/runtime.lock
+	$(BIN)/uv pip sync --quiet --compile-bytecode --python $(BIN)/python requirements/runtime.lock
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	@rm -f $(VENV)/.dev-installed
 	@touch $@
 
 $(VENV)/.dev-installed: requirements/dev.lock pyproject.toml | $(BIN)/uv
-	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements/dev.lock
+	$(BIN)/uv pip sync --quiet --compile-bytecode --python $(BIN)/python requirements/dev.lock
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	@touch $@ $(VENV)/.runtime-installed
 
@@ -47,7 +47,7 @@ test: install-dev
 
 $(VENV_BENCH)/.installed: requirements/bench-peers.lock | $(BIN)/uv
 	test -x $(VENV_BENCH)/bin/python || $(PYTHON) -m venv $(VENV_BENCH)
-	$(BIN)/uv pip sync --quiet --python $(VENV_BENCH)/bin/python requirements/bench-peers.lock
+	$(BIN)/uv pip sync --quiet --compile-bytecode --python $(VENV_BENCH)/bin/python requirements/bench-peers.lock
 	@touch $@
 
 bench: install-dev $(VENV_BENCH)/.installed
