@@ -24,7 +24,8 @@ def segment_columns(frame: pd.DataFrame, categorical: list[str], ranked: list[st
 
 
 def _auc(y: np.ndarray, p: np.ndarray) -> float | None:
-    from kpiml.reporting.stats import rank_auc  # sklearn's AUC (tested equal), without its per-call input checks
+    # sklearn's AUC (tests/reporting/test_stats.py checks they are equal) without its per-call input checks
+    from kpiml.reporting.stats import rank_auc
 
     if len(y) < MIN_ROWS or len(np.unique(y)) < 2:
         return None
