@@ -156,7 +156,8 @@ def _failed(name: str, exc: Exception) -> dict[str, object]:
 def _markdown(title: str, rows: list[dict[str, object]]) -> list[str]:
     if not rows:
         return []
-    table = pd.DataFrame(rows).fillna("")
+    columns = list(max(rows, key=lambda r: len(r)))  # a failed case's row has fewer columns: order by a complete one
+    table = pd.DataFrame(rows, columns=columns).astype(object).fillna("")
     lines = [title, "", "| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
     return lines + ["| " + " | ".join(str(v) for v in row) + " |" for row in table.itertuples(index=False)] + [""]
 
