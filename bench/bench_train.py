@@ -156,7 +156,7 @@ def _failed(name: str, exc: Exception) -> dict[str, object]:
 def _markdown(title: str, rows: list[dict[str, object]]) -> list[str]:
     if not rows:
         return []
-    columns = list(max(rows, key=lambda r: len(r)))  # a failed case's row has fewer columns: order by a complete one
+    columns = list(rows[max(range(len(rows)), key=lambda i: len(rows[i]))])  # a failed case has fewer columns: order by a complete row
     table = pd.DataFrame(rows, columns=columns).astype(object).fillna("")
     lines = [title, "", "| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
     return lines + ["| " + " | ".join(str(v) for v in row) + " |" for row in table.itertuples(index=False)] + [""]
