@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -124,3 +125,6 @@ def test_reasons_from_the_fast_path_equal_the_pipelines(bundle: Path) -> None:
     slow = reasons_for(model.bundle, pd.DataFrame(cols), model.scorer.top_reasons)
     assert [[r["feature"] for r in row] for row in quick] == [[r["feature"] for r in row] for row in slow]
     np.testing.assert_allclose([[r["effect"] for r in row] for row in quick], [[r["effect"] for r in row] for row in slow], rtol=0, atol=1e-9)
+    # the answer's JSON is written straight from the explanation's arrays: same bytes as the dicts
+    assert model.scorer.json_reasons
+    assert model.scorer.reason_texts(cols, 30, encoded) == [json.dumps(row, separators=(",", ":")) for row in quick]

@@ -207,7 +207,7 @@ def _linear_predict(fitted: Any, X: np.ndarray) -> np.ndarray:
     from sklearn.linear_model import LogisticRegression
 
     est = fitted.estimator
-    if type(est) is LogisticRegression and fitted.problem == "binary" and len(est.classes_) == 2 and fitted.n_classes in (None, 2) and type(X) is np.ndarray and X.dtype == np.float64 and X.ndim == 2:
+    if type(est) is LogisticRegression and getattr(fitted, "problem", None) == "binary" and len(est.classes_) == 2 and getattr(fitted, "n_classes", None) in (None, 2) and type(X) is np.ndarray and X.dtype == np.float64 and X.ndim == 2:
         p = expit((X @ est.coef_.T + est.intercept_).reshape(-1))
         return np.stack([1 - p, p], axis=1)
     return np.asarray(fitted.predict(X))
