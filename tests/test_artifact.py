@@ -57,7 +57,8 @@ def test_bundle_uses_safe_formats(trained: tuple[Path, pd.DataFrame, np.ndarray]
     """Check that no pickle is written: skops for sklearn objects, native files for boosters."""
     bundle, _, _ = trained
     suffixes = {p.suffix for p in bundle.rglob("*") if p.is_file()}
-    assert suffixes <= {".json", ".skops", ".txt", ".parquet"}  # parquet: the OOF rows of the operating point
+    # parquet: the OOF and hold-out rows (operating point, report); csv: the leaderboard the report shows
+    assert suffixes <= {".json", ".skops", ".txt", ".parquet", ".csv"}
     formats = {p["format"] for m in json.loads((bundle / "metadata.json").read_text())["model"]["members"] for p in m["parts"]}
     assert formats <= {"skops", "lightgbm", "xgboost"}
 
