@@ -6,7 +6,8 @@ Target: 1,000,000 customers and 100,000,000 events into 12 monthly cutoffs in un
 process whose maximum resident set size is the peak memory. The same features on a 1 %
 sample of customers are compared in time with featuretools' deep feature synthesis with
 cutoff times, when featuretools can be imported (by this interpreter, or the one named by
-KPIML_BENCH_FT_PYTHON: featuretools needs pandas < 3, so it may live in its own venv).
+KPIML_BENCH_FT_PYTHON, by default .venv-bench's, which `make bench` builds: featuretools needs
+pandas < 3).
 
 Environment: KPIML_BENCH_SNAPSHOT_CUSTOMERS (default 1,000,000), KPIML_BENCH_SNAPSHOT_DATA
 (data folder), KPIML_BENCH_FT_PYTHON (interpreter for featuretools).
@@ -144,7 +145,8 @@ def compare_featuretools(folder: Path, work: Path) -> dict:
     small = work / "sample"
     sample(folder, small, 0.01)
     ours = _child(["build", str(small), str(work / "sample.parquet"), "2GB"])
-    python = os.environ.get("KPIML_BENCH_FT_PYTHON", sys.executable)
+    peers = HERE.parent / ".venv-bench" / "bin" / "python"  # built by `make bench` (requirements/bench-peers.lock)
+    python = os.environ.get("KPIML_BENCH_FT_PYTHON") or (str(peers) if peers.exists() else sys.executable)
     probe = subprocess.run([python, "-c", "import featuretools"], capture_output=True, check=False)
     if probe.returncode != 0:
         return {"kpiml": ours, "featuretools": None}
