@@ -12,29 +12,19 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from kpiml.snapshots import build_snapshots, holdout_mask, snapshot_spec_from_dict
-from kpiml.snapshots.simulate import SimulationConfig, simulate
+from kpiml.snapshots import holdout_mask
 
 DRIVERS = {"engagement": "login_", "friction": "ticket_", "card problem": "payment_failure_", "tenure": "tenure_days"}
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def trained(tmp_path_factory: pytest.TempPathFactory, simulated_snapshots: Any) -> dict[str, Any]:
     """Simulate 20,000 customers, build 12 monthly snapshots, train on the early ones."""
     import lightgbm as lgb
     from sklearn.metrics import roc_auc_score
 
-    sim = simulate(SimulationConfig(n_customers=20_000, seed=1))
     folder = tmp_path_factory.mktemp("quality")
-    sim.entities.to_parquet(folder / "entities.parquet")
-    sim.events.to_parquet(folder / "events.parquet")
-    result = build_snapshots(snapshot_spec_from_dict({
-        "entities": {"source": str(folder / "entities.parquet"), "id_column": "customer_id", "time_column": "signup_date"},
-        "events": [{"source": str(folder / "events.parquet"), "time_column": "event_time", "type_column": "event_type", "value_column": "amount"}],
-        "label": {"event": "cancel", "horizon_days": 30},
-        "out": str(folder / "snapshots.parquet"),
-        "threads": 2,
-    }))
+    sim, result = simulated_snapshots(folder, 20_000, 1)
     table = pd.read_parquet(result.path).merge(sim.true_probability(result.cutoffs, 30), on=["customer_id", "cutoff"])
     train, test = holdout_mask(table["cutoff"], 30, holdout_cutoffs=3)
     features = [f.name for f in result.features]

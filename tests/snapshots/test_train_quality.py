@@ -34,8 +34,6 @@ import pandas as pd
 import pytest
 
 from kpiml.cli import main
-from kpiml.snapshots import build_snapshots, snapshot_spec_from_dict
-from kpiml.snapshots.simulate import SimulationConfig, simulate
 
 DRIVERS = {
     "engagement": ("login_",),
@@ -55,7 +53,7 @@ def _run(args: list[str]) -> None:
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def trained(tmp_path_factory: pytest.TempPathFactory, simulated_snapshots: Any) -> dict[str, Any]:
     """Simulate 40,000 customers, build 12 monthly snapshots, run `kpiml train` on them."""
     from sklearn.metrics import roc_auc_score
 
@@ -64,17 +62,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     from kpiml.spec import load_spec
     from kpiml.training import encode_target, plan_splits
 
-    sim = simulate(SimulationConfig(n_customers=N_CUSTOMERS, seed=2))
     folder = tmp_path_factory.mktemp("quality")
-    sim.entities.to_parquet(folder / "entities.parquet")
-    sim.events.to_parquet(folder / "events.parquet")
-    result = build_snapshots(snapshot_spec_from_dict({
-        "entities": {"source": str(folder / "entities.parquet"), "id_column": "customer_id", "time_column": "signup_date"},
-        "events": [{"source": str(folder / "events.parquet"), "time_column": "event_time", "type_column": "event_type", "value_column": "amount"}],
-        "label": {"event": "cancel", "horizon_days": 30},
-        "out": str(folder / "snapshots.parquet"),
-        "threads": 2,
-    }))
+    sim, result = simulated_snapshots(folder, N_CUSTOMERS, 2)
     project = folder / "project"
     _run(["train", str(result.path), "--budget", str(BUDGET), "--out", str(project), "--tracking-uri", "none"])
     metrics = json.loads((project / "metrics.json").read_text(encoding="utf-8"))
