@@ -179,3 +179,29 @@ def _time_folds(frame: pd.DataFrame, split: SplitBlock, k: int, notes: list[str]
     if len(folds) < len(blocks) - 1:
         notes.append(f"{len(blocks) - 1 - len(folds)} of {len(blocks) - 1} time-ordered folds dropped: the embargo left them without training rows")
     return folds, notes
+
+
+def search_sample(splits: SplitPlan, y: np.ndarray, max_rows: int, seed: int) -> tuple[SplitPlan, str | None]:
+    """The splits restricted to at most `max_rows` training rows, for the search only.
+
+    Rows are drawn within each class (regression: at random) and every fold keeps its own
+    side of each drawn row, so grouped and time-ordered folds stay as honest as before: the
+    restriction never moves a row across a fold boundary. Positions are re-indexed into the
+    sampled training part, as `SplitPlan.folds` requires.
+    """
+    n = len(splits.train)
+    if n <= max_rows:
+        return splits, None
+    rng = np.random.default_rng(seed)
+    labels = y[splits.train]
+    if np.issubdtype(labels.dtype, np.integer) and len(np.unique(labels)) <= 50:
+        keep = np.concatenate([rng.permutation(np.flatnonzero(labels == c))[: max(1, round(max_rows * np.mean(labels == c)))] for c in np.unique(labels)])
+    else:
+        keep = rng.choice(n, max_rows, replace=False)
+    keep = np.sort(keep)
+    new_index = np.full(n, -1)
+    new_index[keep] = np.arange(len(keep))
+    folds = [(new_index[tr][new_index[tr] >= 0], new_index[va][new_index[va] >= 0]) for tr, va in splits.folds]
+    note = (f"search on a sample of {len(keep):,} of the {n:,} training rows (drawn within each class, every fold keeping its side), "
+            f"so that the budget buys trials rather than a few slow fits; the chosen models are refitted on all rows")
+    return SplitPlan(splits.train[keep], splits.holdout, folds, [*splits.notes, note]), note

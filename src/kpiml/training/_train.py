@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kpiml.clock import slowdown
 from kpiml.errors import KpimlError
 from kpiml.evaluation.metrics import DEFAULT_PRIMARY, Scorer, evaluate, get_scorer
 from kpiml.features._transformers import coerce_column
@@ -48,7 +49,7 @@ from kpiml.training._search import (
 from kpiml.training._search import (
     evaluate as evaluate_config,
 )
-from kpiml.training._splits import SplitPlan, plan_splits
+from kpiml.training._splits import SplitPlan, plan_splits, search_sample
 
 MAX_MEMBERS = 3  # every member multiplies prediction, refit, bundle and report time
 KPI_METRICS = ("emp_per_customer", "profit_per_row")
@@ -190,12 +191,32 @@ def _members_for_blend(states: list[CandidateState]) -> dict[str, TrialResult]:
     return {r.candidate: r for r in bests[:MAX_MEMBERS] if r.score >= leader.score - margin}
 
 
-def _refit_estimate(ctx: _Context, states: list[CandidateState]) -> float:
-    """Seconds to refit the current leaders on all rows: a fold fit scaled to the extra rows."""
+def _refit_estimate(ctx: _Context, states: list[CandidateState], rows: int | None = None) -> float:
+    """Seconds to refit the current leaders on `rows` rows (default: all): a fold fit (and its
+    preprocessing) scaled by the ratio of rows, as fits of these models grow about linearly."""
     leaders = sorted((s for s in states if s.best is not None), key=lambda s: s.best.score, reverse=True)[:3]  # type: ignore[union-attr]
     n_folds = max(1, len(ctx.splits.folds))
     prep = sum(ctx.cache.seconds.values()) / n_folds / max(1, len(ctx.cache.seconds))
-    return sum(1.5 * ((s.fold_seconds or 0.0) + prep) for s in leaders)
+    fold_rows = max(1.0, float(np.mean([len(tr) for tr, _ in ctx.splits.folds])) if ctx.splits.folds else 1.0)
+    scale = max(1.0, (len(ctx.frame) if rows is None else rows) / fold_rows)
+    return sum(scale * ((s.fold_seconds or 0.0) + prep) for s in leaders)
+
+
+def _planned_refits(ctx: _Context, states: list[CandidateState]) -> float:
+    """Idle-machine seconds of the refits the search leaves time for: the training part (for the
+    hold-out) when the folds saw less of it (time-ordered or sampled), then all rows unless
+    the search was sampled (the hold-out adds little to that many rows). Refits that would
+    take over a third of the budget are not planned: the fold models ship instead."""
+    partial = ctx.spec.split.strategy == "time" or ctx.sampled
+    refits = (_refit_estimate(ctx, states, len(_training_part(ctx))) if partial else 0.0) + (0.0 if ctx.sampled else _refit_estimate(ctx, states))
+    return refits if refits <= ctx.budget / 3 else 0.0
+
+
+def _after_search_estimate(ctx: _Context) -> float:
+    """Idle-machine seconds of what follows the search: blend and calibration, hold-out
+    scoring, and the caller's own outputs (`after_seconds`: report, bundle, tracking)."""
+    cells = len(ctx.frame) * max(1, len(ctx.spec.feature_columns()))
+    return 1.0 + 2e-7 * cells + ctx.after_seconds
 
 
 def _fold_parts(result: TrialResult, cache: FoldCache, time_ordered: bool) -> list[ModelPart]:
@@ -240,6 +261,12 @@ class _Context:
     notes: list[str]
     listener: Listener | None
     values: np.ndarray | None = None  # the KPI's value column, one per row of `frame`
+    full_train: np.ndarray | None = None  # the whole training part when the search runs on a sample of it
+    after_seconds: float = 0.0  # idle-machine seconds the caller needs after training (outputs)
+
+    @property
+    def sampled(self) -> bool:
+        return self.full_train is not None
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
@@ -249,19 +276,31 @@ class _Context:
             self.listener(message, self.elapsed(), best)
 
 
+def search_rows_cap(budget: float, n_features: int) -> int:
+    """Most training rows the search cross-validates on: about 25,000 x budget matrix cells.
+
+    A 5-fold trial of LightGBM costs about 4e-6 s per row and feature on an idle core here
+    (200,000 x 50: 8 s a fold), so the cap keeps a first trial near a tenth of the budget and
+    leaves time for every candidate and for tuning; the chosen models are refitted on all rows.
+    """
+    return max(10_000, int(25_000 * budget / max(1, n_features)))
+
+
 def _prepare(spec: Spec, frame: pd.DataFrame, budget: float, started: float, listener: Listener | None, scorer: Scorer | None) -> _Context:
     problem = spec.target.problem
     frame = frame.reset_index(drop=True)
     y, classes = encode_target(frame, spec)
     if problem != "regression" and len(classes) < 2:
         raise KpimlError(f"Target '{spec.target.column}' has a single class", fix="check the data or the target column")
-    splits = plan_splits(frame, y, spec.split, problem)
+    whole = plan_splits(frame, y, spec.split, problem)
+    splits, sampled = search_sample(whole, y, search_rows_cap(budget, len(spec.feature_columns())), spec.split.seed)
     task = Task(problem, max(len(classes), 1), len(splits.train), seed=spec.split.seed, n_jobs=2)
     values = kpi_values(spec, frame) if problem == "binary" and economics_given(spec) else None
     scorer = scorer or _selection_scorer(spec, values, splits.train)
     train_frame = frame.iloc[splits.train].reset_index(drop=True)
     cache = FoldCache(spec.columns, train_frame, y[splits.train], splits.folds, problem, seed=spec.split.seed)
-    return _Context(spec, frame, y, classes, splits, task, scorer, cache, started, budget, list(splits.notes), listener, values)
+    return _Context(spec, frame, y, classes, splits, task, scorer, cache, started, budget, list(splits.notes), listener, values,
+                    full_train=whole.train if sampled else None)
 
 
 def _selection_scorer(spec: Spec, values: np.ndarray | None, train: np.ndarray) -> Scorer:
@@ -282,8 +321,9 @@ def _run_search(ctx: _Context) -> tuple[list[CandidateState], list[str]]:
     notes += [reason] if reason else []
     setup = SearchSetup(ctx.task, ctx.scorer, ctx.cache, ctx.y[ctx.splits.train], imbalance=options)
     def deadline(states: list[CandidateState]) -> float:
-        refits = 2 if ctx.spec.split.strategy == "time" else 1  # time-ordered: the training part, then all rows
-        return ctx.started + ctx.budget - 2.0 - 0.04 * ctx.budget - refits * _refit_estimate(ctx, states)
+        # refit estimates come from fold fits timed on this machine as it is; only the idle-machine
+        # estimate of what follows the search is scaled by the current slowdown
+        return ctx.started + ctx.budget - 1.0 - 0.02 * ctx.budget - _planned_refits(ctx, states) - slowdown() * _after_search_estimate(ctx)
 
     setup.prune, why = _decide_pruning(setup, states, deadline(states))
     notes.append(why)
@@ -381,7 +421,13 @@ def _refit_all(ctx: _Context, by_name: dict[str, CandidateState], members: dict[
 
 
 def _time_left(ctx: _Context) -> float:
-    return ctx.started + ctx.budget * 1.04 - time.monotonic() - 1.0
+    """Seconds a refit may still take: what the budget leaves once the outputs are written."""
+    return ctx.started + ctx.budget * 1.04 - time.monotonic() - 1.0 - slowdown() * ctx.after_seconds
+
+
+def _training_part(ctx: _Context) -> np.ndarray:
+    """Every row of the training part (the search may have seen a sample of it)."""
+    return ctx.full_train if ctx.full_train is not None else ctx.splits.train
 
 
 def _holdout_members(ctx: _Context, states: list[CandidateState], members: dict[str, TrialResult], blend: Blend) -> tuple[list[Member], bool]:
@@ -391,13 +437,15 @@ def _holdout_members(ctx: _Context, states: list[CandidateState], members: dict[
     earlier, smaller window (on simulated snapshots the latest fold trained on about half the
     training part and scored 0.009 AUC below a refit on all of it), so the members are
     refitted on every training row when the budget allows; that refit ships when a refit on
-    all rows does not fit. Else the latest fold model."""
+    all rows does not fit. Else the latest fold model. A search on a sample of the training
+    part is refitted on all of it likewise (its fold models saw only the sample)."""
     time_ordered = ctx.spec.split.strategy == "time"
     by_name = {s.model.name: s for s in states}
-    refit = time_ordered and _refit_estimate(ctx, [by_name[k] for k in blend.weights]) <= _time_left(ctx)
+    rows = _training_part(ctx)
+    refit = (time_ordered or ctx.sampled) and _refit_estimate(ctx, [by_name[k] for k in blend.weights], len(rows)) <= _time_left(ctx)
     if refit:
         ctx.say("refitting on the training part")
-        parts = _refit_all(ctx, by_name, members, blend, ctx.splits.train)
+        parts = _refit_all(ctx, by_name, members, blend, rows)
     else:
         parts = {k: _fold_parts(members[k], ctx.cache, time_ordered) for k in blend.weights}
     return [Member(k, w, members[k].params, parts[k]) for k, w in blend.weights.items()], refit
@@ -409,8 +457,10 @@ def _final_members(ctx: _Context, states: list[CandidateState], members: dict[st
     by_name = {s.model.name: s for s in states}
     estimate = _refit_estimate(ctx, [by_name[k] for k in blend.weights])
     time_ordered = ctx.spec.split.strategy == "time"
+    if scored is not None and ctx.sampled:
+        return scored, f"shipped the refit on all {len(_training_part(ctx)):,} training rows that the hold-out scored (the search saw a sample; the hold-out adds little to that many rows)"
     if estimate > _time_left(ctx) and scored is not None:
-        return scored, f"shipped the refit on the {len(ctx.splits.train):,} training rows that the hold-out scored: a refit on all rows (about {estimate:.0f} s) did not fit in the budget"
+        return scored, f"shipped the refit on the {len(_training_part(ctx)):,} training rows that the hold-out scored: a refit on all rows (about {estimate:.0f} s) did not fit in the budget"
     if estimate > _time_left(ctx):
         parts = {k: _fold_parts(members[k], ctx.cache, time_ordered) for k in blend.weights}
         how = f"shipped the {'latest fold model' if time_ordered else 'average of the cross-validation fold models'}: a refit on all rows (about {estimate:.0f} s) did not fit in the budget"
@@ -422,11 +472,14 @@ def _final_members(ctx: _Context, states: list[CandidateState], members: dict[st
     return out, how
 
 
-def train_model(spec: Spec, frame: pd.DataFrame, *, budget: float | None = None, started: float | None = None, listener: Listener | None = None, scorer: Scorer | None = None) -> TrainResult:
+def train_model(spec: Spec, frame: pd.DataFrame, *, budget: float | None = None, started: float | None = None, listener: Listener | None = None,
+                scorer: Scorer | None = None, after_seconds: float = 0.0) -> TrainResult:
     """Search, blend, calibrate, score the hold-out once and build the final model.
 
     `scorer` overrides the spec's primary metric: every selection (trials, blend) is made by
-    it on out-of-fold predictions, so a profit scorer plugs in here.
+    it on out-of-fold predictions, so a profit scorer plugs in here. `after_seconds` is what
+    the caller still has to do within the budget once this returns (on an idle machine; it
+    is scaled by the machine's load): the search stops early enough to leave it.
 
     BLAS runs on one thread below 100,000 rows, as the boosters do (`booster_threads`): on
     matrices of a few thousand rows two OpenBLAS threads made a logistic fit 4x slower on a
@@ -435,13 +488,14 @@ def train_model(spec: Spec, frame: pd.DataFrame, *, budget: float | None = None,
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1 if len(frame) < 100_000 else None, user_api="blas"):
-        return _train_model(spec, frame, budget=budget, started=started, listener=listener, scorer=scorer)
+        return _train_model(spec, frame, budget=budget, started=started, listener=listener, scorer=scorer, after_seconds=after_seconds)
 
 
-def _train_model(spec: Spec, frame: pd.DataFrame, *, budget: float | None, started: float | None, listener: Listener | None, scorer: Scorer | None) -> TrainResult:
+def _train_model(spec: Spec, frame: pd.DataFrame, *, budget: float | None, started: float | None, listener: Listener | None, scorer: Scorer | None, after_seconds: float) -> TrainResult:
     started = time.monotonic() if started is None else started
     budget = float(budget or spec.models.search.budget_seconds)
     ctx = _prepare(spec, frame, budget, started, listener, scorer)
+    ctx.after_seconds = after_seconds
     states, notes = _run_search(ctx)
     members = _members_for_blend(states)
     blend, calibrator, oof, blend_notes = _blend_and_calibrate(ctx, members)
@@ -456,13 +510,14 @@ def _train_model(spec: Spec, frame: pd.DataFrame, *, budget: float | None, start
         "primary_metric": ctx.scorer.name,
         "cv": _cv_metrics(ctx, oof),
         "holdout": holdout,
-        "rows": {"train": len(ctx.splits.train), "holdout": len(ctx.splits.holdout), "folds": len(ctx.splits.folds)},
+        "rows": {"train": len(_training_part(ctx)), "search": len(ctx.splits.train), "holdout": len(ctx.splits.holdout), "folds": len(ctx.splits.folds)},
         "model": {"members": blend.weights, "calibration": getattr(calibrator, "method", "none"), "final_fit": how},
         "seconds": round(ctx.elapsed(), 2),
     }
     if outcome is not None:
         metrics["operating_point"] = outcome.summary()
-    scored_how = [f"hold-out scored by the members refitted on all {len(ctx.splits.train):,} training rows (time-ordered folds train on earlier, smaller windows)"] if refitted else []
+    why = "the search saw a sample of them" if ctx.sampled else "time-ordered folds train on earlier, smaller windows"
+    scored_how = [f"hold-out scored by the members refitted on all {len(_training_part(ctx)):,} training rows ({why})"] if refitted else []
     decisions = ctx.notes + notes + blend_notes + (outcome.notes if outcome else []) + scored_how + [how]
     board = _leaderboard(states, ctx.scorer, blend)
     if blend.used:
