@@ -32,6 +32,9 @@ def inject(panel: Panel, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     parts, truth = [], []
     for uid, g in panel.data.groupby("unique_id", sort=False):
         y, n = g["y"].to_numpy(float).copy(), len(g)
+        if n - 24 <= 2 * 14:  # no room for three injections 14 apart away from the ends: left as it is
+            parts.append(g)
+            continue
         places: list[int] = []
         while len(places) < 3:
             c = int(rng.integers(12, n - 12))
