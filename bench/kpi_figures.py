@@ -86,9 +86,10 @@ def run_emp_case(name: str, case: Case, folder: Path, kpiml: str, budget: str, p
     ours = emp_score(y, scored["score"].to_numpy(), **EMP_TERMS)
     peers = {k: (p if isinstance(p, PeerFailed) else float(emp_score(y, p, **EMP_TERMS))) for k, p in peer_scores.items()}
     beaten = all(isinstance(v, PeerFailed) or ours > v for v in peers.values())
-    ok = beaten and (ours >= WA_CHURN_EMP_BAR if name == "wa_churn" else True)
+    # the issue sets the bar (>= 10.55 and above every peer) on wa_churn only; elsewhere the row is shown for reading
+    verdict = ("yes" if beaten and ours >= WA_CHURN_EMP_BAR else "no") if name == "wa_churn" else "n/a (bar set on wa_churn)"
     print(f"{name}: test EMP kpiml {ours:.4f}; " + ", ".join(f"{k} {_fmt(v)}" for k, v in peers.items()), flush=True)
-    return {"data": name, "kpiml": round(ours, 4), **{k: _fmt(v) for k, v in peers.items()}, "pass": "yes" if ok else "no",
+    return {"data": name, "kpiml": round(ours, 4), **{k: _fmt(v) for k, v in peers.items()}, "above every peer": "yes" if beaten else "no", "pass": verdict,
             "command_s": round(cost.seconds, 1), "peak_GB": round(cost.peak_mb / 1024, 2)}
 
 
