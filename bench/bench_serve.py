@@ -91,7 +91,8 @@ async def _client(k: int, args: argparse.Namespace, bodies: list[bytes], state: 
         try:
             if writer is None:
                 reader, writer = await asyncio.open_connection(args.host, args.port)
-            status, answer = await asyncio.wait_for(_exchange(reader, writer, request), timeout=args.timeout)  # type: ignore[arg-type]
+            async with asyncio.timeout(args.timeout):  # no task per request, unlike wait_for
+                status, answer = await _exchange(reader, writer, request)  # type: ignore[arg-type]
         except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError) as exc:
             state["errors"].append(type(exc).__name__)
             writer = None
@@ -137,8 +138,20 @@ def load_main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         parser.error("the load generator only targets loopback")
-    print(json.dumps(asyncio.run(_load(args))), flush=True)
+    print(json.dumps(_event_loop_run(_load(args))), flush=True)
     return 0
+
+
+def _event_loop_run(main: Any) -> Any:
+    """Run the load on uvloop when installed (kpiml's runtime dependencies bring it): the
+    generator shares the cores with the server, so its own cost per request is taken from the
+    server. Against a trivial ASGI app the generator took 22 µs of CPU per request on uvloop and
+    30 µs on asyncio's own loop (with `wait_for`, which also made a task per request)."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    return uvloop.run(main)
 
 
 # ---------------------------------------------------------------- orchestration (parent process)

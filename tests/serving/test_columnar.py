@@ -88,3 +88,19 @@ def test_a_date_column_leaves_checking_to_pydantic() -> None:
     features: list[Any] = list(CONTRACT["features"])
     contract = {"features": [*features, {"name": "signup", "kind": "datetime", "missing_in_training": False}], "identifiers": []}
     assert not ColumnCheck(contract, tolerance=0.5, unseen="reject", ids_required=False).usable
+
+
+def test_a_batch_of_many_requests_keeps_every_row_in_order() -> None:
+    """Check that a micro-batch mixing one-row requests (pydantic rows) and a big columnar
+    request reads every field of every row in request order."""
+    model = row_model(CONTRACT, tolerance=0.5, unseen="reject", ids_required=False)
+    adapter = TypeAdapter(list[model])  # type: ignore[valid-type]
+    check = ColumnCheck(CONTRACT, tolerance=0.5, unseen="reject", ids_required=False)
+    rng = random.Random(3)
+    requests = [[_row(rng, 0.0) for _ in range(size)] for size in (1, 1, 5, 1, 3, 1)]
+    parts = [check(rows) if i == 2 else adapter.validate_python(rows) for i, rows in enumerate(requests)]
+    assert isinstance(parts[2], FastRows)
+    names = list(model.model_fields)
+    fields, n = field_lists(parts, names)
+    one_by_one = [field_lists([[row]], names)[0] for rows in requests for row in adapter.validate_python(rows)]
+    assert n == 12 and _typed(fields) == _typed({f: [r[f][0] for r in one_by_one] for f in names})

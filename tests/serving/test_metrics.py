@@ -43,3 +43,16 @@ def test_workers_share_counters_through_a_folder(tmp_path: Path) -> None:
     text = me.render()
     assert "kpiml_predicted_rows_total 7" in text
     assert 'kpiml_model_info{version="v1",worker="999999"} 1' in text
+
+
+def test_workers_histograms_are_summed_bucket_by_bucket(tmp_path: Path) -> None:
+    """Check that a scrape adds a sibling worker's latency histogram to its own, cumulatively."""
+    sibling = Metrics(tmp_path)
+    sibling.observe("kpiml_http_request_duration_seconds", 0.002, {"endpoint": "/predict"})
+    sibling.observe("kpiml_http_request_duration_seconds", 30.0, {"endpoint": "/predict"})
+    (tmp_path / "999999.json").write_text(__import__("json").dumps(sibling.snapshot()))
+    me = Metrics(tmp_path)
+    me.observe("kpiml_http_request_duration_seconds", 0.02, {"endpoint": "/predict"})
+    text = me.render()
+    assert 'le="0.001"} 0' in text and 'le="0.0025"} 1' in text and 'le="0.025"} 2' in text
+    assert 'le="10"} 2' in text and 'le="+Inf"} 3' in text and 'duration_seconds_count{endpoint="/predict"} 3' in text

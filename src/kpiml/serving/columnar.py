@@ -43,16 +43,27 @@ def field_lists(parts: list[Any], names: list[str]) -> tuple[dict[str, list[Any]
     per field, in order; a field a row does not have reads as None (an optional identifier)."""
     out: dict[str, list[Any]] = {f: [] for f in names}
     n = 0
+    dicts: list[dict[str, Any]] = []  # pydantic rows of consecutive parts, read together
     for rows in parts:
         if isinstance(rows, FastRows):
+            _add_dicts(out, dicts, names)
+            dicts = []
             for f in names:
                 out[f] += rows.fields.get(f) or [None] * rows.n
         else:
-            dicts = [r.__dict__ for r in rows]
-            for f in names:
-                out[f] += [d.get(f) for d in dicts]
+            dicts += [r.__dict__ for r in rows]
         n += len(rows)
+    _add_dicts(out, dicts, names)
     return out, n
+
+
+def _add_dicts(out: dict[str, list[Any]], dicts: list[dict[str, Any]], names: list[str]) -> None:
+    """Append the fields of rows (pydantic `__dict__`s) to `out`, one pass per field: a micro-
+    batch of single-row requests has one part per request, and a pass per part and field cost
+    more than scoring the batch."""
+    if dicts:
+        for f in names:
+            out[f] += [d.get(f) for d in dicts]
 
 
 def _numbers(lo: float | None, hi: float | None, nullable: bool) -> Check:

@@ -9,6 +9,8 @@ per worker (label `worker`).
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import json
 import os
 import threading
@@ -65,14 +67,15 @@ class Metrics:
             series[key] = series.get(key, 0.0) + value
 
     def observe(self, name: str, value: float, labels: dict[str, str] | None = None) -> None:
-        """Add one observation to a histogram: cumulative bucket counts, then sum and count."""
+        """Add one observation to a histogram: the count of the first bucket that holds it (made
+        cumulative in `snapshot`, so each request touches one bucket), then sum and count."""
         buckets = self._buckets[name]
         key = _key(labels)
+        at = bisect.bisect_left(buckets, value)  # the first bound >= value
         with self._lock:
             cell = self._hists.setdefault(name, {}).setdefault(key, [0.0] * (len(buckets) + 2))
-            for i, bound in enumerate(buckets):
-                if value <= bound:
-                    cell[i] += 1
+            if at < len(buckets):
+                cell[at] += 1
             cell[-2] += value
             cell[-1] += 1
 
@@ -87,7 +90,7 @@ class Metrics:
         with self._lock:
             return {
                 "counters": {n: [[list(map(list, k)), v] for k, v in s.items()] for n, s in self._counters.items()},
-                "hists": {n: [[list(map(list, k)), list(v)] for k, v in s.items()] for n, s in self._hists.items()},
+                "hists": {n: [[list(map(list, k)), [*itertools.accumulate(v[:-2]), *v[-2:]]] for k, v in s.items()] for n, s in self._hists.items()},
                 "gauges": {n: [[list(map(list, k)), v] for k, v in s.items()] for n, s in self._gauges.items()},
             }
 
