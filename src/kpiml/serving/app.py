@@ -359,6 +359,12 @@ class ObserveMiddleware:
             return
         start = time.perf_counter()
         status = [500]
+        if scope["path"] == "/predict" and scope["method"] == "POST":  # the lane knows its status: no wrapper
+            try:
+                status[0] = await self.predict_lane(scope, receive, send)
+            finally:
+                self._count("/predict", status[0], time.perf_counter() - start)
+            return
 
         async def observe(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
@@ -366,10 +372,7 @@ class ObserveMiddleware:
             await send(message)
 
         try:
-            if scope["path"] == "/predict" and scope["method"] == "POST":
-                await self.predict_lane(scope, receive, observe)
-            else:
-                await self.app(scope, receive, observe)
+            await self.app(scope, receive, observe)
         finally:
             self._count(scope["path"], status[0], time.perf_counter() - start)
 
@@ -380,7 +383,8 @@ class ObserveMiddleware:
         if status >= 400:
             self.metrics.inc("kpiml_errors_total", {"kind": _ERROR_KIND.get(status, "internal" if status >= 500 else "other")})
 
-    async def predict_lane(self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
+    async def predict_lane(self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> int:
+        """Answer POST /predict; the status sent."""
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"] if k.lower() in _LANE_HEADERS}
         extra: dict[str, str] = {}
         rid: str | None = headers.get("x-request-id") if _REQUEST_ID.match(headers.get("x-request-id", "")) else None
@@ -400,6 +404,7 @@ class ObserveMiddleware:
             out.append((b"x-request-id", rid.encode("latin-1")))
         await send({"type": "http.response.start", "status": status, "headers": out})
         await send({"type": "http.response.body", "body": answer})
+        return status
 
 
 _DESCRIPTION = """Scores rows with a kpiml model bundle.
