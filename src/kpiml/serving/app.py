@@ -22,6 +22,7 @@ import json
 import logging
 import re
 import secrets
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -39,6 +40,7 @@ log = logging.getLogger("kpiml.serve")
 ENDPOINTS = ("/predict", "/health", "/model", "/metrics")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 _COLUMNAR_ROWS = 32  # below this pydantic is as fast
+SWITCH_INTERVAL = 0.001  # seconds; see Service.lifespan
 _LANE_HEADERS = frozenset((b"content-length", b"x-request-id", b"x-api-key", b"authorization"))  # all the lane reads
 _ERROR_KIND = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed", 413: "too_large", 415: "unsupported_media_type", 422: "invalid"}
 
@@ -128,10 +130,16 @@ class Service:
         self.reloader.start()
         publisher = asyncio.get_running_loop().create_task(self._publish_metrics())
         gc.freeze()  # the model's objects never become garbage: keep them out of GC passes
+        # The log-commit thread retakes the interpreter lock after its write to hand the answers
+        # back; while the loop scores a batch that waits for the switch interval (5 ms by
+        # default), which every answer of the batch would wait too.
+        switch = sys.getswitchinterval()
+        sys.setswitchinterval(min(switch, SWITCH_INTERVAL))
         log.info("event loop %s, HTTP parser %s", _loop_kind(), _http_kind())
         try:
             yield
         finally:
+            sys.setswitchinterval(switch)
             publisher.cancel()
             self.reloader.stop()
             await self.batcher.stop()
@@ -152,8 +160,6 @@ def _loop_kind() -> str:
 
 def _http_kind() -> str:
     """httptools or h11: the HTTP protocol module uvicorn imported (before the app's startup)."""
-    import sys
-
     loaded = [name for name in ("httptools", "h11") if f"uvicorn.protocols.http.{name}_impl" in sys.modules]
     return "/".join(loaded) or "not uvicorn's"
 

@@ -61,7 +61,7 @@ def _encode(model: Any, jobs: list[Job], scored: Any, batch: Any, stamp: str) ->
 
 
 class GroupCommitter:
-    """A thread that appends queued log data with one write and one fsync per round."""
+    """A thread that appends queued log data with one synchronous write per round."""
 
     def __init__(self, writer: DecisionLogWriter) -> None:
         self.writer = writer

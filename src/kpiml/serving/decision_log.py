@@ -3,9 +3,10 @@
 Layout: a folder of segments. Each serving process appends JSON lines to its own segment
 (`decisions-<time>-<pid>-<random>.jsonl`, opened with O_APPEND | O_EXCL and held under an
 exclusive `flock`), so concurrent workers never interleave bytes in one file and need no
-shared lock on the hot path. A micro-batch is written with one `write` and made durable with
-one `fdatasync` *before* any of its responses is sent (group commit): a row the client saw
-acknowledged is on disk, whatever happens to the process or the machine next.
+shared lock on the hot path. The micro-batches waiting to be logged are written with one
+synchronous `write` (O_DSYNC; `write` + `fdatasync` where the system lacks it) *before* any of
+their responses is sent (group commit): a row the client saw acknowledged is on disk, whatever
+happens to the process or the machine next.
 
 Crash safety: a process killed mid-write leaves at most one torn line at the end of its own
 segment; readers ignore a last line without its newline or that does not parse. A failed write
@@ -72,6 +73,14 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+# Segments are opened with O_DSYNC where the system has it: each write returns once its bytes
+# (and the file size) are on disk, as write + fdatasync would, in one system call. The committer
+# thread releases and retakes the interpreter lock around every system call, and retaking it
+# waits for the event loop thread to let go (up to the switch interval while it scores a batch):
+# one call per commit instead of two.
+_DSYNC = getattr(os, "O_DSYNC", 0)
+
+
 class DecisionLogWriter:
     """Appends JSON lines to this process's own segment; `append` returns once they are durable."""
 
@@ -87,7 +96,7 @@ class DecisionLogWriter:
     def _open_segment(self) -> Path:
         name = f"decisions-{time.time_ns()}-{os.getpid()}-{secrets.token_hex(3)}.jsonl"
         path = self.folder / name
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | (_DSYNC if self.sync else 0), 0o600)
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         _fsync_dir(self.folder)  # the new file's name is durable too, not only its bytes
         self._fd, self._size = fd, 0
@@ -104,7 +113,7 @@ class DecisionLogWriter:
                 view = memoryview(data)
                 while view:
                     view = view[os.write(self._fd, view):]
-                if self.sync:
+                if self.sync and not _DSYNC:
                     os.fdatasync(self._fd)
             except OSError:
                 os.ftruncate(self._fd, self._size)
