@@ -203,5 +203,5 @@ def search_sample(splits: SplitPlan, y: np.ndarray, max_rows: int, seed: int) ->
     new_index[keep] = np.arange(len(keep))
     folds = [(new_index[tr][new_index[tr] >= 0], new_index[va][new_index[va] >= 0]) for tr, va in splits.folds]
     note = (f"search on a sample of {len(keep):,} of the {n:,} training rows (drawn within each class, every fold keeping its side), "
-            f"so that the budget buys trials rather than a few slow fits; the chosen models are refitted on all rows")
+            f"so that the budget buys trials rather than a few slow fits; the chosen models are refitted on every training row when the budget allows")
     return SplitPlan(splits.train[keep], splits.holdout, folds, [*splits.notes, note]), note
