@@ -206,9 +206,15 @@ def _planned_refits(ctx: _Context, states: list[CandidateState]) -> float:
     """Idle-machine seconds of the refits the search leaves time for: the training part (for the
     hold-out) when the folds saw less of it (time-ordered or sampled), then all rows unless
     the search was sampled (the hold-out adds little to that many rows). Refits that would
-    take over a third of the budget are not planned: the fold models ship instead."""
-    partial = ctx.spec.split.strategy == "time" or ctx.sampled
-    refits = (_refit_estimate(ctx, states, len(_training_part(ctx))) if partial else 0.0) + (0.0 if ctx.sampled else _refit_estimate(ctx, states))
+    take over a third of the budget are not planned: the fold models ship instead.
+
+    A sampled search always plans a refit, of as many training rows as a quarter of the
+    budget buys (`_refit_rows`): on 1,000,000 rows a refit of all of them did not fit, and the
+    fold models of the sample shipped instead."""
+    if ctx.sampled:
+        return min(_refit_estimate(ctx, states, len(_training_part(ctx))), ctx.budget / 4)
+    partial = ctx.spec.split.strategy == "time"
+    refits = (_refit_estimate(ctx, states, len(_training_part(ctx))) if partial else 0.0) + _refit_estimate(ctx, states)
     return refits if refits <= ctx.budget / 3 else 0.0
 
 
@@ -281,7 +287,8 @@ def search_rows_cap(budget: float, n_features: int) -> int:
 
     A 5-fold trial of LightGBM costs about 4e-6 s per row and feature on an idle core here
     (200,000 x 50: 8 s a fold), so the cap keeps a first trial near a tenth of the budget and
-    leaves time for every candidate and for tuning; the chosen models are refitted on all rows.
+    leaves time for every candidate and for tuning; the chosen models are refitted on as many
+    training rows as the budget allows.
     """
     return max(10_000, int(25_000 * budget / max(1, n_features)))
 
@@ -293,7 +300,8 @@ def _prepare(spec: Spec, frame: pd.DataFrame, budget: float, started: float, lis
     if problem != "regression" and len(classes) < 2:
         raise KpimlError(f"Target '{spec.target.column}' has a single class", fix="check the data or the target column")
     whole = plan_splits(frame, y, spec.split, problem)
-    splits, sampled = search_sample(whole, y, search_rows_cap(budget, len(spec.feature_columns())), spec.split.seed)
+    # the cap is for an idle machine: on a busy one a fold fit takes `slowdown()` times longer
+    splits, sampled = search_sample(whole, y, search_rows_cap(budget / slowdown(), len(spec.feature_columns())), spec.split.seed)
     task = Task(problem, max(len(classes), 1), len(splits.train), seed=spec.split.seed, n_jobs=2)
     values = kpi_values(spec, frame) if problem == "binary" and economics_given(spec) else None
     scorer = scorer or _selection_scorer(spec, values, splits.train)
@@ -430,25 +438,39 @@ def _training_part(ctx: _Context) -> np.ndarray:
     return ctx.full_train if ctx.full_train is not None else ctx.splits.train
 
 
-def _holdout_members(ctx: _Context, states: list[CandidateState], members: dict[str, TrialResult], blend: Blend) -> tuple[list[Member], bool]:
-    """The model the hold-out scores, and whether it is a refit on the whole training part.
+def _holdout_members(ctx: _Context, states: list[CandidateState], members: dict[str, TrialResult], blend: Blend) -> tuple[list[Member], int]:
+    """The model the hold-out scores, and the training rows it was refitted on (0: fold models).
 
     Random folds: the average of the fold models. Time-ordered folds: each fold model saw an
     earlier, smaller window (on simulated snapshots the latest fold trained on about half the
     training part and scored 0.009 AUC below a refit on all of it), so the members are
     refitted on every training row when the budget allows; that refit ships when a refit on
     all rows does not fit. Else the latest fold model. A search on a sample of the training
-    part is refitted on all of it likewise (its fold models saw only the sample)."""
+    part is refitted likewise (its fold models saw only the sample), on all of it or on as many
+    rows as the time left allows."""
     time_ordered = ctx.spec.split.strategy == "time"
     by_name = {s.model.name: s for s in states}
-    rows = _training_part(ctx)
-    refit = (time_ordered or ctx.sampled) and _refit_estimate(ctx, [by_name[k] for k in blend.weights], len(rows)) <= _time_left(ctx)
-    if refit:
-        ctx.say("refitting on the training part")
+    rows = _refit_rows(ctx, [by_name[k] for k in blend.weights]) if time_ordered or ctx.sampled else None
+    if rows is not None:
+        ctx.say(f"refitting on {len(rows):,} training rows")
         parts = _refit_all(ctx, by_name, members, blend, rows)
     else:
         parts = {k: _fold_parts(members[k], ctx.cache, time_ordered) for k in blend.weights}
-    return [Member(k, w, members[k].params, parts[k]) for k, w in blend.weights.items()], refit
+    return [Member(k, w, members[k].params, parts[k]) for k, w in blend.weights.items()], 0 if rows is None else len(rows)
+
+
+def _refit_rows(ctx: _Context, leaders: list[CandidateState]) -> np.ndarray | None:
+    """Training rows a refit can take in the time left: all of them, or for a sampled search
+    the most (at least twice a fold's) that fit, drawn at random; None when none fit."""
+    rows = _training_part(ctx)
+    per_row = _refit_estimate(ctx, leaders, len(rows)) / len(rows)
+    fits = int(_time_left(ctx) / max(per_row, 1e-12))
+    if fits >= len(rows):
+        return rows
+    fold_rows = float(np.mean([len(tr) for tr, _ in ctx.splits.folds])) if ctx.splits.folds else 0.0
+    if not ctx.sampled or fits < 2 * fold_rows:
+        return None
+    return np.sort(np.random.default_rng(ctx.task.seed).choice(rows, fits, replace=False))
 
 
 def _final_members(ctx: _Context, states: list[CandidateState], members: dict[str, TrialResult], blend: Blend, scored: list[Member] | None) -> tuple[list[Member], str]:
@@ -458,7 +480,7 @@ def _final_members(ctx: _Context, states: list[CandidateState], members: dict[st
     estimate = _refit_estimate(ctx, [by_name[k] for k in blend.weights])
     time_ordered = ctx.spec.split.strategy == "time"
     if scored is not None and ctx.sampled:
-        return scored, f"shipped the refit on all {len(_training_part(ctx)):,} training rows that the hold-out scored (the search saw a sample; the hold-out adds little to that many rows)"
+        return scored, "shipped the refit that the hold-out scored (the search saw a sample; the hold-out adds little to that many rows)"
     if estimate > _time_left(ctx) and scored is not None:
         return scored, f"shipped the refit on the {len(_training_part(ctx)):,} training rows that the hold-out scored: a refit on all rows (about {estimate:.0f} s) did not fit in the budget"
     if estimate > _time_left(ctx):
@@ -517,7 +539,8 @@ def _train_model(spec: Spec, frame: pd.DataFrame, *, budget: float | None, start
     if outcome is not None:
         metrics["operating_point"] = outcome.summary()
     why = "the search saw a sample of them" if ctx.sampled else "time-ordered folds train on earlier, smaller windows"
-    scored_how = [f"hold-out scored by the members refitted on all {len(_training_part(ctx)):,} training rows ({why})"] if refitted else []
+    which = "all" if refitted == len(_training_part(ctx)) else f"a random {refitted:,} of the {len(_training_part(ctx)):,}"
+    scored_how = [f"hold-out scored by the members refitted on {which} training rows ({why})"] if refitted else []
     decisions = ctx.notes + notes + blend_notes + (outcome.notes if outcome else []) + scored_how + [how]
     board = _leaderboard(states, ctx.scorer, blend)
     if blend.used:
