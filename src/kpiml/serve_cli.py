@@ -122,6 +122,7 @@ def serve_command(
     access_log: Annotated[bool, typer.Option(help="uvicorn access log lines (off by default: the decision log records every prediction).")] = False,
     reasons: Annotated[int, typer.Option(min=0, max=20, help="Top reasons per row in each answer (0 = none; explaining a batch costs more than scoring it).")] = 3,
     fast_path: Annotated[bool, typer.Option(help="Score through the compiled numpy path when it reproduces the sklearn pipeline.")] = True,
+    batch_window_ms: Annotated[float, typer.Option(min=0.0, max=1000.0, help="Under concurrent load, wait this long for more requests before scoring them together (0 = score at once).")] = 2.0,
 ) -> None:
     """Serve a model over HTTP: POST /predict, GET /health, /model, /metrics, docs at /docs."""
     from kpiml.serving.config import ServeConfig
@@ -133,6 +134,6 @@ def serve_command(
     check_source(model, tracking_uri)
     if not _is_loopback(host) and api_key_env is None:
         _console().print(f"[yellow]warning:[/yellow] listening on {host} without an API key: anyone who can reach this address can score rows (set --api-key-env)")
-    config = ServeConfig(model=model, decision_log=decision_log, holdout=holdout, holdout_salt=holdout_salt, api_key_env=api_key_env, max_body_bytes=int(max_body_mb * 1024 * 1024), max_rows=max_rows, range_tolerance=None if no_range_check else range_tolerance, unseen_categories=unseen_categories, poll_seconds=poll_seconds, tracking_uri=tracking_uri, reasons=reasons, fast_path=fast_path)  # type: ignore[arg-type]
+    config = ServeConfig(model=model, decision_log=decision_log, holdout=holdout, holdout_salt=holdout_salt, api_key_env=api_key_env, max_body_bytes=int(max_body_mb * 1024 * 1024), max_rows=max_rows, range_tolerance=None if no_range_check else range_tolerance, unseen_categories=unseen_categories, poll_seconds=poll_seconds, tracking_uri=tracking_uri, reasons=reasons, fast_path=fast_path, batch_window_ms=batch_window_ms)  # type: ignore[arg-type]
     _console().print(f"Serving {model} on http://{host}:{port} (docs at /docs); decision log: {decision_log}")
     _run(config, host, port, workers, access_log)

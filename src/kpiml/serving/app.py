@@ -124,7 +124,7 @@ class Service:
         from kpiml.serving.source import Reloader
 
         writer = DecisionLogWriter(self.config.decision_log)
-        self.batcher = MicroBatcher(writer, self.metrics, self.config.batch_rows)
+        self.batcher = MicroBatcher(writer, self.metrics, self.config.batch_rows, window=self.config.batch_window_ms / 1000)
         self.batcher.start()
         self.reloader = Reloader(self.source, self.model, self.swap, lambda r: self.metrics.inc("kpiml_model_reloads_total", {"result": r}), self.config.poll_seconds)
         self.reloader.start()

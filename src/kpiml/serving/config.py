@@ -34,6 +34,7 @@ class ServeConfig(BaseModel):
     poll_seconds: float = Field(default=30.0, ge=0.0, description="How often the model source is checked for a new version; 0 turns reloading off.")
     tracking_uri: str | None = None
     batch_rows: int = Field(default=2048, gt=0, description="Most rows scored in one micro-batch of concurrent requests.")
+    batch_window_ms: float = Field(default=2.0, ge=0.0, le=1000.0, description="Under concurrency, wait this long for more requests before scoring a micro-batch (0 = never wait).")
     metrics_dir: Path | None = Field(default=None, description="Folder where workers share their counters (several workers).")
     reasons: int = Field(default=3, ge=0, le=20, description="Top reasons per row in the answer (0 = none: explaining costs time per batch).")
     fast_path: bool = Field(default=True, description="Score through the compiled numpy path when it matches the sklearn pipeline.")
