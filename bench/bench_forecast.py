@@ -257,14 +257,15 @@ def anomaly_lines() -> list[str]:
     from kpiml.forecasting.anomalies import detect_anomalies
     from kpiml.forecasting.panel import build_panel
 
-    rows = ["### Anomalies: one level shift and two spikes (5–8 local noise sd) injected per series, 8 random draws", "",
-            "| data | series | injected | recall | normal points flagged | time per draw (s) | verdict |", "|---|---|---|---|---|---|---|"]
+    rows = ["### Anomalies: one level shift and two spikes (5–8 local noise sd) injected per series, in random draws", "",
+            "| data | series | draws | injected | recall | normal points flagged | time per draw (s) | verdict |", "|---|---|---|---|---|---|---|---|"]
     for name in ("auscafe", "txhousing"):
         df, _ = real_case(name)
         panel = build_panel(df, time="month", target="value", series=["series"], horizon=1)
         tot = np.zeros(4)
         t0 = time.perf_counter()
-        for seed in range(8):
+        draws = 8 if panel.n_series > 10 else 50  # a single series needs more draws for a recall worth reading
+        for seed in range(draws):
             data, truth = ta.inject(panel, seed)
             found = detect_anomalies(data, 12).table
             hits, false, normal = ta.score(found, truth, len(data))
@@ -272,7 +273,7 @@ def anomaly_lines() -> list[str]:
         recall, fpr = tot[0] / tot[1], tot[2] / tot[3]
         ok = "PASS" if recall >= 0.8 and fpr <= 0.05 else "FAIL"
         print(f"anomalies {name}: recall {recall:.3f}, flagged {fpr:.3%}", flush=True)
-        rows.append(f"| {name} | {panel.n_series} | {int(tot[1])} | {recall:.3f} | {fpr:.2%} | {(time.perf_counter() - t0) / 8:.1f} | {ok} |")
+        rows.append(f"| {name} | {panel.n_series} | {draws} | {int(tot[1])} | {recall:.3f} | {fpr:.2%} | {(time.perf_counter() - t0) / draws:.1f} | {ok} |")
     return rows
 
 

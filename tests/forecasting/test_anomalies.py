@@ -26,20 +26,28 @@ def local_noise(y: np.ndarray, at: int, season: int, half: int = 24) -> float:
     return float(1.4826 * np.median(np.abs(d - np.median(d))) / 2)
 
 
+def _places(rng: np.random.Generator, n: int, tries: int = 200) -> list[int] | None:
+    """Three positions at least 14 apart and 12 from either end, drawn together (a greedy draw
+    can paint itself into a corner on a short series and loop forever); None if none found."""
+    if n - 24 <= 2 * 14:
+        return None
+    for _ in range(tries):
+        places = sorted(int(c) for c in rng.choice(np.arange(12, n - 12), 3, replace=False))
+        if min(np.diff(places)) >= 14:
+            return [int(c) for c in rng.permutation(places)]  # which one is the level shift: at random
+    return None
+
+
 def inject(panel: Panel, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Add one level shift and two spikes per series; return the data and the truth table."""
     rng = np.random.default_rng(seed)
     parts, truth = [], []
     for uid, g in panel.data.groupby("unique_id", sort=False):
         y, n = g["y"].to_numpy(float).copy(), len(g)
-        if n - 24 <= 2 * 14:  # no room for three injections 14 apart away from the ends: left as it is
+        places = _places(rng, n)
+        if places is None:  # no room for three injections 14 apart away from the ends: left as it is
             parts.append(g)
             continue
-        places: list[int] = []
-        while len(places) < 3:
-            c = int(rng.integers(12, n - 12))
-            if all(abs(c - p) >= 14 for p in places):
-                places.append(c)
         for k, p in enumerate(places):
             size = rng.uniform(5, 8) * local_noise(y, p, 12) * rng.choice([-1, 1])
             if k == 0:
