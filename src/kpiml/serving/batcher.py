@@ -2,16 +2,17 @@
 
 A model call and an fsync cost about the same for one row as for a hundred, so under load the
 service takes every request waiting in the queue and scores them as one batch; the batch's
-log lines go to a committer thread that appends whatever has queued up with one write and one
-fsync (group commit) and only then lets the requests be answered. Scoring and committing form
-a pipeline: while batch N is being fsynced, batch N+1 is scored. A lone request is scored after
+log lines go to a committer thread that appends whatever has queued up with one synchronous
+write (group commit) and only then lets the requests be answered. Scoring and committing form
+a pipeline: while batch N is being written, batch N+1 is scored. A lone request is scored after
 one turn of the event loop. Under concurrency (the previous batch held several requests) the
 batcher first waits a short window (`--batch-window-ms`, 2 ms) or until as many requests as
 the previous batch held are queued: the clients answered a moment ago send their next requests
-within it, so the concurrent clients form one batch instead of two alternating halves, and the batch's fixed cost (model call, explanations, write) is paid half as
-often. With 50 clients on 2 busy cores batches grew from 25 to 49-50 rows and the server's
-CPU per request fell by a quarter (203-222 against 282-301 µs, three interleaved 10 s runs at
-load 6.5-7). A lone request waits no window, so an idle service answers as fast as before.
+within it, so the concurrent clients form one batch instead of two alternating halves, and the
+batch's fixed cost (model call, explanations, write) is paid half as often. With 50 clients on
+2 busy cores batches grew from 25 to 49-50 rows and the server's CPU per request fell by a
+quarter (203-222 against 282-301 µs, three interleaved 10 s runs at load 6.5-7). A lone request
+waits no window, so an idle service answers as fast as before.
 
 Small batches are scored on the event loop itself: they take a millisecond or two, and a
 second Python thread would only contend for the interpreter lock with the loop that parses
