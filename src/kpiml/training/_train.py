@@ -204,10 +204,11 @@ def _refit_estimate(ctx: _Context, states: list[CandidateState], rows: int | Non
 
 
 def _planned_refits(ctx: _Context, states: list[CandidateState]) -> float:
-    """Idle-machine seconds of the refits the search leaves time for: the training part (for the
-    hold-out) when the folds saw less of it (time-ordered or sampled), then all rows unless
-    the search was sampled (the hold-out adds little to that many rows). Refits that would
-    take over a third of the budget are not planned: the fold models ship instead.
+    """Seconds (from fold fits timed on this machine) of the refits the search leaves time for.
+
+    Time-ordered folds: the training part (for the hold-out), then all rows; random folds:
+    all rows. Refits that would take over a third of the budget are not planned: the fold
+    models ship instead.
 
     A sampled search always plans a refit, of as many training rows as a quarter of the
     budget buys (`_refit_rows`): on 1,000,000 rows a refit of all of them did not fit, and the
