@@ -353,12 +353,12 @@ def _markdown(kp: dict[str, Any], ml: dict[str, Any], tenk: list[float], kill: d
         "Process shape: the server (one process, one event loop thread plus a log-commit thread) and the load generator (a second process: one asyncio "
         "thread on uvloop, pre-encoded requests) share the same cores over 127.0.0.1, unpinned. Server CPU is the server process's user + system time over "
         "the run (warm-up included) per answered request, from /proc; the generator's column is its own CPU per request: what it takes from "
-        "the server's cores. Rows per micro-batch: concurrent requests scored, explained and fsynced together (from the server's /metrics). "
+        "the server's cores. Rows per micro-batch: concurrent requests scored, explained and logged (one synchronous write) together (from the server's /metrics). "
         f"kpiml's server log: `{kp.get('stack', '?')}`.",
         "",
         "| server | requests | throughput (req/s) | p50 (ms) | p99 (ms) | max (ms) | errors | load avg | server CPU (µs/request) | load generator CPU (µs/request) | rows per micro-batch |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
-        _row("`kpiml serve` (3 reasons per row, decision log fsynced per batch)", kp),
+        _row("`kpiml serve` (3 reasons per row, decision log written synchronously per batch)", kp),
         _row("`kpiml serve --reasons 0` (no explanations)", bare),
         _row("`mlflow models serve --env-manager local` (anchor)", ml),
         "",
