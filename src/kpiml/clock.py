@@ -8,6 +8,7 @@ scikit-learn and the boosters are already seconds of it on a loaded 2-core machi
 from __future__ import annotations
 
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -28,8 +29,12 @@ def process_age() -> float:
 
 
 def command_started() -> float:
-    """The `time.monotonic()` reading at which this process started."""
-    return time.monotonic() - process_age()
+    """The `time.monotonic()` reading at which the command started: the process start when
+    this process is the `kpiml` command, else now (a test or a notebook calling `main()`
+    in-process would otherwise count its whole past against the budget)."""
+    if Path(sys.argv[0]).name in ("kpiml", "kpiml.exe") or (getattr(sys.modules.get("__main__"), "__package__", None) or "").startswith("kpiml"):
+        return time.monotonic() - process_age()
+    return time.monotonic()
 
 
 _PROBES: list[tuple[float, float]] = []  # (monotonic time, wall / CPU ratio) of recent probes
