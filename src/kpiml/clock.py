@@ -68,9 +68,27 @@ def slowdown() -> float:
     return max(1.0, min(recent[len(recent) // 2], _load_ratio()))
 
 
-def _load_ratio() -> float:
-    """The 1-minute load average over the cores: a smooth bound on a probe that caught a burst."""
+def _cores() -> int:
+    """Cores this process may use (its CPU affinity where the OS has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _load() -> float | None:
+    """The 1-minute load average; None where the OS has none (Windows)."""
     try:
-        return max(1.0, os.getloadavg()[0] / (os.cpu_count() or 1))
-    except OSError:
-        return 1.0
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
+
+
+def _load_ratio() -> float:
+    """The load average over the cores: a smooth bound on a probe that caught a burst."""
+    load = _load()
+    return 1.0 if load is None else max(1.0, load / _cores())
+
+
+def idle_cores() -> int:
+    """Cores this process may use less the 1-minute load average (which counts this process's
+    own running thread: callers add it back); all of them where the OS reports no load."""
+    load = _load()
+    return _cores() if load is None else max(0, int(_cores() - load))

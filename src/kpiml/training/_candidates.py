@@ -173,20 +173,9 @@ def booster_threads(task: Task, n_rows: int | None = None) -> int:
     rows = task.n_rows if n_rows is None else n_rows
     if rows < 100_000 or task.n_jobs <= 1:
         return 1
+    from kpiml.clock import idle_cores
+
     return max(1, min(task.n_jobs, idle_cores() + 1))
-
-
-def idle_cores() -> int:
-    """Cores this process may use less the 1-minute load average (which counts this process's
-    own running thread, hence the +1 at the caller); all of them where the OS reports no load."""
-    import os
-
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    try:
-        load = os.getloadavg()[0]
-    except (AttributeError, OSError):  # Windows has no load average
-        return cores
-    return max(0, int(cores - load))
 
 
 def _inner_split(y: np.ndarray, task: Task) -> tuple[np.ndarray, np.ndarray]:

@@ -198,9 +198,13 @@ def _refit_estimate(ctx: _Context, states: list[CandidateState], rows: int | Non
     leaders = sorted((s for s in states if s.best is not None), key=lambda s: s.best.score, reverse=True)[:3]  # type: ignore[union-attr]
     n_folds = max(1, len(ctx.splits.folds))
     prep = sum(ctx.cache.seconds.values()) / n_folds / max(1, len(ctx.cache.seconds))
-    fold_rows = max(1.0, float(np.mean([len(tr) for tr, _ in ctx.splits.folds])) if ctx.splits.folds else 1.0)
-    scale = max(1.0, (len(ctx.frame) if rows is None else rows) / fold_rows)
+    scale = max(1.0, (len(ctx.frame) if rows is None else rows) / max(1.0, _fold_rows(ctx)))
     return sum(scale * ((s.fold_seconds or 0.0) + prep) for s in leaders)
+
+
+def _fold_rows(ctx: _Context) -> float:
+    """Mean training rows of a CV fold (0 without folds)."""
+    return float(np.mean([len(tr) for tr, _ in ctx.splits.folds])) if ctx.splits.folds else 0.0
 
 
 def _planned_refits(ctx: _Context, states: list[CandidateState]) -> float:
@@ -471,8 +475,7 @@ def _refit_rows(ctx: _Context, leaders: list[CandidateState]) -> np.ndarray | No
     fits = int(_time_left(ctx) / max(per_row, 1e-12))
     if fits >= len(rows):
         return rows
-    fold_rows = float(np.mean([len(tr) for tr, _ in ctx.splits.folds])) if ctx.splits.folds else 0.0
-    if not ctx.sampled or fits < 2 * fold_rows:
+    if not ctx.sampled or fits < 2 * _fold_rows(ctx):
         return None
     return np.sort(np.random.default_rng(ctx.task.seed).choice(rows, fits, replace=False))
 
