@@ -65,7 +65,7 @@ def parts(data: pd.DataFrame) -> dict[str, Any]:
     """Fitted parts of each family on the same rows; LightGBM also as two fold models."""
     y = data["churn"].to_numpy()
     task = Task("binary", 2, len(data))
-    out: dict[str, Any] = {n: fit_part(n, data, y, task) for n in ("lightgbm", "xgboost", "logistic", "random_forest", "mlp")}
+    out: dict[str, Any] = {n: fit_part(n, data, y, task) for n in ("lightgbm", "xgboost", "logistic", "logistic_spline", "random_forest", "mlp")}
     halves = [data.iloc[: len(data) // 2], data.iloc[len(data) // 2 :]]
     out["lightgbm_folds"] = [fit_part("lightgbm", h, h["churn"].to_numpy(), task) for h in halves]
     return out
@@ -122,7 +122,7 @@ def test_linear_contributions_are_centred_on_the_background(parts: dict[str, Any
     assert np.abs(found.raw).max() > 0.1
 
 
-@pytest.mark.parametrize("name", ["lightgbm", "logistic", "random_forest"])
+@pytest.mark.parametrize("name", ["lightgbm", "logistic", "logistic_spline", "random_forest"])
 def test_effects_follow_the_data(parts: dict[str, Any], data: pd.DataFrame, name: str) -> None:
     """Check that short tenure raises and long tenure lowers churn risk, and the basic plan raises it."""
     found = explain(single(parts, name, data), data)
@@ -130,6 +130,22 @@ def test_effects_follow_the_data(parts: dict[str, Any], data: pd.DataFrame, name
     plan = found.effect[:, FEATURES.index("plan")]
     assert tenure[data["tenure"].to_numpy() < 10].mean() > 0 > tenure[data["tenure"].to_numpy() > 60].mean()
     assert plan[(data["plan"] == "basic").to_numpy()].mean() > 0 > plan[(data["plan"] == "pro").to_numpy()].mean()
+
+
+def test_spline_outputs_belong_to_their_own_columns(data: pd.DataFrame) -> None:
+    """Check that every numeric column owns its own spline basis (not the first numeric column), so reasons and importance name it."""
+    from kpiml.evaluation.explanations import column_map
+
+    y = data["churn"].to_numpy()
+    owned = {}
+    for flavour in ("linear", "spline"):
+        pre = build_preprocessor(COLUMNS, flavour, "binary")  # type: ignore[arg-type]
+        pre.fit(data[FEATURES], y)
+        owned[flavour] = column_map(pre, FEATURES).sum(axis=0)
+    extra = owned["spline"] - owned["linear"]
+    for name in ("tenure", "monthly_charges"):
+        assert extra[FEATURES.index(name)] >= 3, dict(zip(FEATURES, extra, strict=True))
+    assert extra[FEATURES.index("plan")] == 0
 
 
 def test_top_three_reasons_are_the_largest_effects_with_row_values(parts: dict[str, Any], data: pd.DataFrame) -> None:

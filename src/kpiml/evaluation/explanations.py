@@ -110,10 +110,16 @@ class Prepared:
 
 
 def _owner(name: str, columns: list[str]) -> str:
-    """The input column an encoded column comes from: longest input name it starts with."""
-    bare = name.removeprefix("missingindicator_")
-    hits = [c for c in columns if bare == c or bare.startswith(c + "_")]
-    return max(hits, key=len) if hits else columns[0]
+    """The input column an encoded column comes from: longest input name it starts with, once
+    the prefixes that nested steps add are dropped (a FeatureUnion's "value__" / "spline__",
+    a missing indicator's "missingindicator_")."""
+    bare = name
+    while True:
+        bare = bare.removeprefix("missingindicator_")
+        hits = [c for c in columns if bare == c or bare.startswith(c + "_")]
+        if hits or "__" not in bare:
+            return max(hits, key=len) if hits else columns[0]
+        bare = bare.split("__", 1)[1]
 
 
 def column_map(preprocessor: Any, columns: list[str]) -> np.ndarray:
