@@ -100,7 +100,7 @@ def anomalies_command(
     target: TargetOpt,
     series: SeriesOpt = None,
     out: Annotated[Path, typer.Option("--out", help="Folder for anomalies.csv and anomalies.html.")] = Path("kpiml-anomalies"),
-    threshold: Annotated[float, typer.Option("--threshold", help="Spikes: deviation in robust standard deviations of the noise.")] = 4.0,
+    threshold: Annotated[float, typer.Option("--threshold", help="Spikes: deviation from the neighbours' level in robust standard deviations of the local noise.")] = 3.5,
     shift_threshold: Annotated[float, typer.Option("--shift-threshold", help="Level shifts: z-score of the jump between the periods before and after.")] = 5.0,
     duplicates: DupOpt = "refuse",
     season_length: SeasonOpt = None,

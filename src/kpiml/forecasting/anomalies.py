@@ -1,12 +1,12 @@
 """Points and level shifts that the seasonal model does not explain.
 
 Per series: a robust STL (statsmodels, Cleveland et al. 1990) removes the seasonal pattern
-without being pulled by the outliers it should reveal; a centred running median of the rest
-gives the local level, which follows a step but ignores an isolated point. A point far from
-level + season (in robust standard deviations of the noise) is a spike; a jump between the
-medians just before and just after a period, beyond what the local trend explains, is a
-level shift. Severity is the deviation in noise standard deviations, so it reads the same
-across series of any size.
+without being pulled by the outliers it should reveal; the median of each point's neighbours
+(the point left out) gives the local level, which follows a step but ignores an isolated
+point. A point far from level + season (in robust standard deviations of the noise around it)
+is a spike; a jump between the medians just before and just after a period, beyond what the
+local trend explains, is a level shift. Severity is the deviation in noise standard
+deviations, so it reads the same across series of any size.
 """
 
 from __future__ import annotations
@@ -23,13 +23,19 @@ MAD_TO_SD = 1.4826
 # the noise of a clean seasonal series: about 3 % of its points were then flagged (up to 12 %);
 # 13 cycles brought that to about 1.4 % while keeping injected anomalies as visible.
 SEASONAL_SMOOTHER = 13
+# Periods each side over which the noise level is measured (two years of a monthly series),
+# and the least share of the whole series' noise level a calm stretch is credited with.
+NOISE_HALF_WINDOW = 24
+NOISE_FLOOR = 0.5
 
 
 @dataclass(frozen=True)
 class AnomalySettings:
     """Thresholds in robust noise standard deviations, and the level-shift window."""
 
-    spike_threshold: float = 4.0
+    # 3.5 rather than 4: with the level and noise read locally, 3.5 found 81 % / 92 % of
+    # injected 5-8 sd anomalies in auscafe / txhousing while flagging 3.6 % / 2.9 % of normal points.
+    spike_threshold: float = 3.5
     shift_threshold: float = 5.0
     shift_window: int | None = None  # periods each side; default from the season length
     transform: str = "auto"  # "log" for positive series ("auto"), so a season that grows with the level stays one pattern
@@ -44,9 +50,19 @@ def seasonal_part(y: np.ndarray, season_length: int) -> np.ndarray:
     return np.asarray(STL(y, period=season_length, seasonal=SEASONAL_SMOOTHER, robust=True).fit().seasonal)
 
 
-def running_median(x: np.ndarray, half: int) -> np.ndarray:
-    """Centred median over 2·half+1 points (shorter at the ends): a level that keeps steps sharp."""
-    return pd.Series(x).rolling(2 * half + 1, center=True, min_periods=half + 1).median().to_numpy()
+def neighbours_median(x: np.ndarray, half: int) -> np.ndarray:
+    """Median of the half points either side of each point, the point itself left out (fewer at
+    the ends): the level its neighbours put it at. Leaving it out matters: a median that
+    includes a spike moves up to the next neighbour's value and shrinks the spike's score; on
+    auscafe with injected anomalies (bench protocol) recall rose from 0.720 to 0.773."""
+    from numpy.lib.stride_tricks import sliding_window_view as windows
+
+    pad = np.concatenate([np.full(half, np.nan), x, np.full(half, np.nan)])
+    around = windows(pad, 2 * half + 1).copy()
+    around[:, half] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a window of NaNs only: a series of one point
+        return np.nanmedian(around, axis=1)
 
 
 def noise_sd(resid: np.ndarray) -> float:
@@ -63,7 +79,7 @@ def shift_window(season_length: int, settings: AnomalySettings) -> int:
 
 def spike_scores(d: np.ndarray, sd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Deviation of each deseasonalised point from the local level, and that level."""
-    level = running_median(d, 2)
+    level = neighbours_median(d, 3)
     return (d - level) / sd, level
 
 
@@ -124,9 +140,21 @@ class AnomalyResult:
     settings: AnomalySettings
 
 
-def noise_from_steps(d: np.ndarray) -> np.ndarray:
-    """Noise sd from period-to-period changes (robust: a step or spike barely moves it), per period."""
-    return np.full(len(d), noise_sd(np.diff(d)) / np.sqrt(2))
+def noise_from_steps(d: np.ndarray, half: int = NOISE_HALF_WINDOW) -> np.ndarray:
+    """Noise sd per period from the period-to-period changes within ±half periods (robust: a
+    step or spike barely moves it). Local, because the noise of a real series changes over its
+    life: a single figure is too wide for the calm years, where it hid anomalies, and too narrow
+    for the noisy ones, where it flagged normal points. Never below a fraction of the whole
+    series' figure, so a run of near-identical values does not make every wiggle an anomaly."""
+    steps = pd.Series(np.diff(d))
+    whole = noise_sd(steps.to_numpy()) / np.sqrt(2)
+    if len(steps) < 2 * half + 1:
+        return np.full(len(d), whole)
+    centre = steps.rolling(2 * half + 1, center=True, min_periods=half + 1).median()
+    mad = (steps - centre).abs().rolling(2 * half + 1, center=True, min_periods=half + 1).median()
+    local = MAD_TO_SD * mad.to_numpy() / np.sqrt(2)
+    local = np.concatenate([local[:1], local])  # steps[i] leads into period i + 1; period 0 borrows step 0's figure
+    return np.maximum(np.nan_to_num(local, nan=whole), NOISE_FLOOR * whole)
 
 
 def detect_series(y: np.ndarray, observed: np.ndarray, season_length: int, settings: AnomalySettings) -> tuple[list[dict[str, Any]], np.ndarray]:
