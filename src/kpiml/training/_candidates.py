@@ -161,6 +161,8 @@ class ExtraTrees(RandomForest):
 
 #: Below this many training rows boosters start with small, regularised trees (see defaults).
 SMALL_ROWS = 5000
+#: From this many rows a booster fit uses the idle cores itself; below it, folds run side by side.
+THREADED_ROWS = 100_000
 
 
 def booster_threads(task: Task, n_rows: int | None = None) -> int:
@@ -171,7 +173,7 @@ def booster_threads(task: Task, n_rows: int | None = None) -> int:
     rounds) took 3-6x longer on two threads than on one, and 3-fold CV of 39k-87k-row folds
     2-5x longer (measured). On small data the threads wait for each other more than they work."""
     rows = task.n_rows if n_rows is None else n_rows
-    if rows < 100_000 or task.n_jobs <= 1:
+    if rows < THREADED_ROWS or task.n_jobs <= 1:
         return 1
     from kpiml.clock import idle_cores
 

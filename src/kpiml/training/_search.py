@@ -14,13 +14,15 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from kpiml.evaluation.metrics import Scorer
-from kpiml.training._candidates import CandidateModel, Task
+from kpiml.training._candidates import THREADED_ROWS, CandidateModel, Task
 from kpiml.training._estimators import Fitted
 from kpiml.training._folds import FoldCache, PrepKey
 
@@ -108,6 +110,27 @@ def fit_rows(state: CandidateState, y: np.ndarray, imbalance: str, rng: np.rando
     return rows, weights
 
 
+def fold_workers(task: Task, fold_rows: int, n_folds: int) -> int:
+    """Folds fitted at once: one per core below the rows where boosters thread themselves
+    (`booster_threads`), else one. A fit on one thread leaves the other core idle; two folds on
+    two threads need no barrier between them, so unlike a two-thread booster they do not stall
+    each other on a busy machine, and the same rows and seeds give the same models."""
+    return 1 if fold_rows >= THREADED_ROWS or task.n_jobs <= 1 else max(1, min(task.n_jobs, n_folds))
+
+
+def fold_rounds(task: Task, fold_rows: int, n_folds: int) -> int:
+    """Fold fits one after another in a trial (folds run `fold_workers` at a time)."""
+    return math.ceil(n_folds / fold_workers(task, fold_rows, n_folds))
+
+
+def _fit_fold(state: CandidateState, setup: SearchSetup, params: dict[str, Any], fold: Any, rows: np.ndarray, weights: np.ndarray | None) -> tuple[Fitted, np.ndarray, float]:
+    """Fit and predict one fold; returns the model, its predictions and its own seconds."""
+    start = time.monotonic()
+    y_fold = setup.y[fold.train]
+    fitted = state.model.fit(params, fold.X_train[rows], y_fold[rows], setup.task, weights=weights)
+    return fitted, fitted.predict(fold.X_valid), time.monotonic() - start
+
+
 def evaluate(setup: SearchSetup, state: CandidateState, trial: Any, params: dict[str, Any], imbalance: str, deadline: float) -> TrialResult:
     """Cross-validate one configuration; raises TrialPruned or OutOfTime part-way."""
     import optuna
@@ -122,21 +145,24 @@ def evaluate(setup: SearchSetup, state: CandidateState, trial: Any, params: dict
     scores: list[float] = []
     models: list[Fitted] = []
     rng = np.random.default_rng(setup.task.seed)
-    for i, fold in enumerate(prepared):
-        fold_start = time.monotonic()
-        if state.fold_seconds is not None and fold_start + state.fold_seconds * (len(prepared) - i) > deadline:
-            raise OutOfTime  # the whole trial cannot finish: stop now rather than at its last fold
-        y_fold = y[fold.train]
-        rows, weights = fit_rows(state, y_fold, imbalance, rng)
-        fitted = state.model.fit(params, fold.X_train[rows], y_fold[rows], setup.task, weights=weights)
-        pred = fitted.predict(fold.X_valid)
-        oof[fold.valid] = pred
-        scores.append(setup.scorer.objective(y[fold.valid], pred, fold.valid))
-        models.append(fitted)
-        _update_fold_time(state, time.monotonic() - fold_start)
-        if trial is not None:
-            trial.report(float(np.mean(scores)), i)
-            if i < len(prepared) - 1 and trial.should_prune():
+    plans = [fit_rows(state, y[fold.train], imbalance, rng) for fold in prepared]  # drawn in fold order, however the folds run
+    workers = fold_workers(setup.task, len(prepared[0].train), len(prepared))
+    with ThreadPoolExecutor(workers) if workers > 1 else nullcontext() as pool:
+        for first in range(0, len(prepared), workers):
+            if state.fold_seconds is not None and time.monotonic() + state.fold_seconds * math.ceil((len(prepared) - first) / workers) > deadline:
+                raise OutOfTime  # the whole trial cannot finish: stop now rather than at its last fold
+            chunk = range(first, min(first + workers, len(prepared)))
+            fit = lambda i: _fit_fold(state, setup, params, prepared[i], *plans[i])  # noqa: E731
+            done = list(pool.map(fit, chunk)) if pool is not None else [fit(i) for i in chunk]
+            for i, (fitted, pred, seconds) in zip(chunk, done, strict=True):
+                fold = prepared[i]
+                oof[fold.valid] = pred
+                scores.append(setup.scorer.objective(y[fold.valid], pred, fold.valid))
+                models.append(fitted)
+                _update_fold_time(state, seconds)
+                if trial is not None:
+                    trial.report(float(np.mean(scores)), i)
+            if trial is not None and chunk[-1] < len(prepared) - 1 and trial.should_prune():
                 raise optuna.TrialPruned
     covered = ~np.isnan(oof if oof.ndim == 1 else oof[:, 0])
     score = setup.scorer.objective(y[covered], oof[covered], np.flatnonzero(covered))
@@ -144,6 +170,7 @@ def evaluate(setup: SearchSetup, state: CandidateState, trial: Any, params: dict
 
 
 def _update_fold_time(state: CandidateState, seconds: float) -> None:
+    """Seconds one fold fit takes (its own time, also when folds run side by side), smoothed."""
     previous = state.fold_seconds
     state.fold_seconds = seconds if previous is None else 0.7 * previous + 0.3 * seconds
 
@@ -200,23 +227,24 @@ def _fold_cost(state: CandidateState, states: list[CandidateState]) -> float | N
     return state.model.relative_cost * float(np.median(known)) if known else None
 
 
-def pick_next(states: list[CandidateState], now: float, deadline: float, n_folds: int) -> CandidateState | None:
+def pick_next(states: list[CandidateState], now: float, deadline: float, rounds: int) -> CandidateState | None:
     """Defaults of untried candidates first (if they can finish), then the least time spent
-    per unit of promise, so that cheap, promising families get the budget."""
+    per unit of promise, so that cheap, promising families get the budget. A trial takes
+    `rounds` fold fits one after another (`fold_rounds`)."""
     live = [s for s in states if not s.exhausted]
     for s in (s for s in live if s.trials == 0):
         cost = _fold_cost(s, states)
-        if cost is None or now + cost * n_folds < now + 0.4 * (deadline - now):
+        if cost is None or now + cost * rounds < now + 0.4 * (deadline - now):
             return s
         s.exhausted = True
-        s.notes.append(f"skipped: its first trial would take about {cost * n_folds:.0f} s of the {deadline - now:.0f} s left")
+        s.notes.append(f"skipped: its first trial would take about {cost * rounds:.0f} s of the {deadline - now:.0f} s left")
     leaders = [s.best for s in live if s.best is not None]
     if not leaders:
         return None
     best = max(leaders, key=lambda r: r.score)
     options = []
     for s in live:
-        trial_cost = (s.fold_seconds or 0.0) * n_folds
+        trial_cost = (s.fold_seconds or 0.0) * rounds
         promise = _promise(s, best)
         if promise < 1e-6 or now + 0.5 * trial_cost > deadline:
             continue
@@ -230,12 +258,13 @@ Deadline = Callable[[list[CandidateState]], float]
 def search(setup: SearchSetup, states: list[CandidateState], deadline: Deadline, listener: Listener | None = None) -> None:
     """Run trials until the deadline (re-estimated after each trial, as it reserves time for
     refitting the current leaders); states carry every candidate's best trial and counts."""
-    n_folds = len(setup.cache.folds)
+    folds = setup.cache.folds
+    rounds = fold_rounds(setup.task, len(folds[0][0]), len(folds)) if folds else 1
     for state in states:
         for config in state.model.starts(setup.task)[state.trials :]:
             state.study.enqueue_trial({**config, **({"imbalance": "none"} if len(setup.imbalance) > 1 else {})})
     while time.monotonic() < (end := deadline(states)):
-        picked = pick_next(states, time.monotonic(), end, n_folds)
+        picked = pick_next(states, time.monotonic(), end, rounds)
         if picked is None:
             break
         state = picked
