@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from kpiml.evaluation.metrics import SCORERS, get_scorer
 from kpiml.training import ProbabilityCalibrator, choose_calibration, select_blend
@@ -54,3 +55,18 @@ def test_multiclass_calibration_keeps_rows_summing_to_one() -> None:
     y = proba.argmax(axis=1)
     out = ProbabilityCalibrator("isotonic").fit(proba, y).transform(proba)
     assert np.allclose(out.sum(axis=1), 1.0)
+
+
+def test_isotonic_calibration_keeps_the_ranking_also_where_it_maps_to_zero() -> None:
+    """Check that isotonic calibration never ties rows the raw scores order, including the
+    lowest block, which an isotonic map sends to exactly 0 when it holds no positive."""
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(0)
+    p = rng.uniform(0, 1, 2000)
+    y = (rng.uniform(0, 1, 2000) < np.where(p < 0.4, 0.0, p)).astype(int)  # no positive below 0.4
+    proba = np.column_stack([1 - p, p])
+    out = ProbabilityCalibrator("isotonic").fit(proba, y).transform(proba)[:, 1]
+    assert len(np.unique(out)) == len(np.unique(p))
+    assert roc_auc_score(y, out) == pytest.approx(roc_auc_score(y, p), abs=1e-12)
+    assert out.min() >= 0.0 and out.max() <= 1.0

@@ -17,6 +17,7 @@ from sklearn.utils.validation import check_is_fitted
 from kpiml.evaluation.metrics import SCORERS
 
 METHODS = ("none", "sigmoid", "isotonic")
+TIE_BREAK = 1e-6
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -59,9 +60,12 @@ class ProbabilityCalibrator(BaseEstimator):
 
     def _map(self, model: Any, p: np.ndarray) -> np.ndarray:
         if self.method == "isotonic":
-            # isotonic maps are step functions: the tiny raw-score term breaks the ties they
-            # would create, so ranking (ROC-AUC, top-k lists) is kept exactly
-            return np.clip(model.predict(p) + 1e-6 * (p - 0.5), 0.0, 1.0)
+            # isotonic maps are step functions: a one-in-a-million share of the raw score breaks
+            # the ties they would create, so ranking (ROC-AUC, top-k lists) is kept exactly. A
+            # mix, not an added term: an added term clipped to [0, 1] tied again every row of a
+            # block mapped to 0 or 1 (on mlc_churn's bench test rows it cost 0.0002 AUC against
+            # the uncalibrated blend, which the mix now matches exactly).
+            return (1.0 - TIE_BREAK) * model.predict(p) + TIE_BREAK * np.clip(p, 0.0, 1.0)
         return model.predict_proba(_logit(p).reshape(-1, 1))[:, 1]
 
 
