@@ -11,7 +11,7 @@ from kpiml.clock import command_started, process_age
 from kpiml.spec import SplitBlock
 from kpiml.training import plan_splits
 from kpiml.training._splits import search_sample
-from kpiml.training._train import search_rows_cap
+from kpiml.training._train import MAX_SEARCH_CELLS, search_rows_cap
 
 
 def _grouped_time_frame(n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
@@ -46,12 +46,14 @@ def test_sampled_time_folds_never_look_ahead_and_keep_the_positive_rate() -> Non
 
 
 def test_small_training_parts_are_not_sampled() -> None:
-    """Check that the search sees every training row when they fit the cap, and that the cap grows with the budget."""
+    """Check that the search sees every training row when they fit the cap, and that the cap grows
+    with the budget up to a fixed number of matrix cells (memory)."""
     frame, y = _grouped_time_frame(2_000, 3)
     plan = plan_splits(frame, y, SplitBlock(strategy="stratified", holdout=0.2, folds=3, seed=0), "binary")
     same, note = search_sample(plan, y, 10_000, seed=0)
     assert same is plan and note is None
     assert search_rows_cap(300, 50) > search_rows_cap(60, 50) >= 10_000
+    assert search_rows_cap(3_600, 50) == search_rows_cap(36_000, 50) == MAX_SEARCH_CELLS // 50
 
 
 def test_command_clock_starts_with_the_process() -> None:

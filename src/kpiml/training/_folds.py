@@ -56,6 +56,15 @@ class FoldCache:
     def has(self, key: PrepKey) -> bool:
         return key in self._cache
 
+    def drop_matrices(self) -> None:
+        """Free the transformed fold matrices once the search is over, keeping each fold's fitted
+        preprocessor (the fold models ship with it). The refit that follows builds matrices of
+        all training rows, and with the fold matrices still held the 1,000,000-row bench peaked
+        at 7.7 GB (process tree RSS) after a search that had stayed under 5.9 GB."""
+        for folds in self._cache.values():
+            for fold in folds:
+                fold.X_train, fold.X_valid = fold.X_train[:0], fold.X_valid[:0]
+
     def _prepare(self, key: PrepKey, train: np.ndarray, valid: np.ndarray) -> PreparedFold:
         flavour, prune = key
         pre = build_preprocessor(self.columns, flavour, self.problem, prune=prune, seed=self.seed)  # type: ignore[arg-type]

@@ -214,11 +214,16 @@ def _planned_refits(ctx: _Context, states: list[CandidateState]) -> float:
     all rows. Refits that would take over a third of the budget are not planned: the fold
     models ship instead.
 
-    A sampled search always plans a refit, of as many training rows as a quarter of the
-    budget buys (`_refit_rows`): on 1,000,000 rows a refit of all of them did not fit, and the
-    fold models of the sample shipped instead."""
+    A sampled search plans a refit of as many training rows as a quarter of the budget buys
+    (`_refit_rows`): on 1,000,000 rows a refit of all of them did not fit, and the fold models
+    of the sample shipped instead. Not when that is under the twice a fold's rows `_refit_rows`
+    asks for: the refit would not run, and the search can use the time (on the 1,000,000-row
+    bench, 84 s of a 300 s budget were left unused that way)."""
     if ctx.sampled:
-        return min(_refit_estimate(ctx, states, len(_training_part(ctx))), ctx.budget / 4)
+        rows = len(_training_part(ctx))
+        full = _refit_estimate(ctx, states, rows)
+        planned = min(full, ctx.budget / 4)
+        return planned if rows * planned >= 2 * _fold_rows(ctx) * max(full, 1e-9) else 0.0
     partial = ctx.spec.split.strategy == "time"
     refits = (_refit_estimate(ctx, states, len(_training_part(ctx))) if partial else 0.0) + _refit_estimate(ctx, states)
     return refits if refits <= ctx.budget / 3 else 0.0
@@ -288,15 +293,25 @@ class _Context:
             self.listener(message, self.elapsed(), best)
 
 
+#: Most matrix cells (rows x feature columns) a search cross-validates on, whatever the budget:
+#: every preprocessing flavour keeps its fold matrices for the whole search, so memory grows
+#: with them. On the 1,000,000 x 50 bench a 300 s budget's 600,000 rows (30M cells) peaked at
+#: 5.8 GB during the search. A fixed figure rather than one read from the machine's free
+#: memory, so that the same data and spec give the same search on any machine.
+MAX_SEARCH_CELLS = 16_000_000
+
+
 def search_rows_cap(budget: float, n_features: int) -> int:
-    """Most training rows the search cross-validates on: about 100,000 x budget matrix cells.
+    """Most training rows the search cross-validates on: about 100,000 x budget matrix cells,
+    and never more than MAX_SEARCH_CELLS.
 
     Only tables far larger than the budget are sampled: with 25,000 x budget cells (and the
     cap divided by the load), 166,000 simulated snapshot rows at a 60 s budget were searched
     on about 12,000 rows and the hold-out AUC fell out of the 0.02 the snapshot test allows.
     The chosen models are refitted on as many training rows as the budget allows.
     """
-    return max(10_000, int(100_000 * budget / max(1, n_features)))
+    width = max(1, n_features)
+    return max(10_000, min(int(100_000 * budget / width), MAX_SEARCH_CELLS // width))
 
 
 def _prepare(spec: Spec, frame: pd.DataFrame, budget: float, started: float, listener: Listener | None, scorer: Scorer | None) -> _Context:
@@ -358,6 +373,7 @@ def _run_search(ctx: _Context) -> tuple[list[CandidateState], list[str]]:
         run_trial(replace(setup, prune=False), cheapest, float("inf"))
     if not any(s.best is not None for s in states):
         raise KpimlError(f"No candidate finished a cross-validation within the budget of {ctx.budget:.0f} s", fix="raise --budget (or models.search.budget_seconds), or disable slow candidates in kpiml.yaml")
+    ctx.cache.drop_matrices()
     return states, notes
 
 
