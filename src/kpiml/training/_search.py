@@ -24,7 +24,7 @@ import numpy as np
 from kpiml.evaluation.metrics import Scorer
 from kpiml.training._candidates import THREADED_ROWS, CandidateModel, Task
 from kpiml.training._estimators import Fitted
-from kpiml.training._folds import FoldCache, PrepKey
+from kpiml.training._folds import FoldCache, PreparedFold, PrepKey
 
 
 class OutOfTime(Exception):
@@ -123,7 +123,7 @@ def fold_rounds(task: Task, fold_rows: int, n_folds: int) -> int:
     return math.ceil(n_folds / fold_workers(task, fold_rows, n_folds))
 
 
-def _fit_fold(state: CandidateState, setup: SearchSetup, params: dict[str, Any], fold: Any, rows: np.ndarray, weights: np.ndarray | None) -> tuple[Fitted, np.ndarray, float]:
+def _fit_fold(state: CandidateState, setup: SearchSetup, params: dict[str, Any], fold: PreparedFold, rows: np.ndarray, weights: np.ndarray | None) -> tuple[Fitted, np.ndarray, float]:
     """Fit and predict one fold; returns the model, its predictions and its own seconds."""
     start = time.monotonic()
     y_fold = setup.y[fold.train]

@@ -53,6 +53,7 @@ from kpiml.training._splits import SplitPlan, plan_splits, search_sample
 
 MAX_MEMBERS = 3  # every member multiplies prediction, refit, bundle and report time
 MAX_RESERVE = 0.35  # share of the budget the search may leave to refits and outputs
+MIN_REFIT_FOLDS = 2  # a sampled search's refit must see at least this many folds' rows, else its fold models ship
 KPI_METRICS = ("emp_per_customer", "profit_per_row")
 Listener = Callable[[str, float, float | None], None]  # (message, elapsed seconds, best score)
 
@@ -216,14 +217,14 @@ def _planned_refits(ctx: _Context, states: list[CandidateState]) -> float:
 
     A sampled search plans a refit of as many training rows as a quarter of the budget buys
     (`_refit_rows`): on 1,000,000 rows a refit of all of them did not fit, and the fold models
-    of the sample shipped instead. Not when that is under the twice a fold's rows `_refit_rows`
-    asks for: the refit would not run, and the search can use the time (on the 1,000,000-row
-    bench, 84 s of a 300 s budget were left unused that way)."""
+    of the sample shipped instead. Not when that buys fewer than the MIN_REFIT_FOLDS fold sizes
+    `_refit_rows` asks for: the refit would not run, and the search can use the time (on the
+    1,000,000-row bench, 84 s of a 300 s budget were left unused that way)."""
     if ctx.sampled:
         rows = len(_training_part(ctx))
         full = _refit_estimate(ctx, states, rows)
         planned = min(full, ctx.budget / 4)
-        return planned if rows * planned >= 2 * _fold_rows(ctx) * max(full, 1e-9) else 0.0
+        return planned if rows * planned >= MIN_REFIT_FOLDS * _fold_rows(ctx) * max(full, 1e-9) else 0.0
     partial = ctx.spec.split.strategy == "time"
     refits = (_refit_estimate(ctx, states, len(_training_part(ctx))) if partial else 0.0) + _refit_estimate(ctx, states)
     return refits if refits <= ctx.budget / 3 else 0.0
@@ -485,13 +486,13 @@ def _holdout_members(ctx: _Context, states: list[CandidateState], members: dict[
 
 def _refit_rows(ctx: _Context, leaders: list[CandidateState]) -> np.ndarray | None:
     """Training rows a refit can take in the time left: all of them, or for a sampled search
-    the most (at least twice a fold's) that fit, drawn at random; None when none fit."""
+    the most (at least MIN_REFIT_FOLDS folds' rows) that fit, drawn at random; None when none fit."""
     rows = _training_part(ctx)
     per_row = _refit_estimate(ctx, leaders, len(rows)) / len(rows)
     fits = int(_time_left(ctx) / max(per_row, 1e-12))
     if fits >= len(rows):
         return rows
-    if not ctx.sampled or fits < 2 * _fold_rows(ctx):
+    if not ctx.sampled or fits < MIN_REFIT_FOLDS * _fold_rows(ctx):
         return None
     return np.sort(np.random.default_rng(ctx.task.seed).choice(rows, fits, replace=False))
 
