@@ -58,9 +58,24 @@ def test_bundle_uses_safe_formats(trained: tuple[Path, pd.DataFrame, np.ndarray]
     bundle, _, _ = trained
     suffixes = {p.suffix for p in bundle.rglob("*") if p.is_file()}
     # parquet: the OOF and hold-out rows (operating point, report); csv: the leaderboard the report shows
-    assert suffixes <= {".json", ".skops", ".txt", ".parquet", ".csv"}
+    assert suffixes <= {".json", ".skops", ".txt", ".cbm", ".parquet", ".csv"}
     formats = {p["format"] for m in json.loads((bundle / "metadata.json").read_text())["model"]["members"] for p in m["parts"]}
-    assert formats <= {"skops", "lightgbm", "xgboost"}
+    assert formats <= {"skops", "lightgbm", "xgboost", "catboost"}
+
+
+def test_catboost_bundle_round_trips_in_its_own_format(tmp_path: Path) -> None:
+    """Check that a CatBoost model is saved as CatBoost's .cbm, verified by hash and predicts the same after loading."""
+    _table().to_csv(tmp_path / "data.csv", index=False)
+    plan = build_plan(tmp_path / "data.csv", target="churn", positive="left")
+    plan.spec.models.candidates = [Candidate(name="catboost")]
+    result = train_model(plan.spec, plan.frame, budget=10)
+    bundle = write_outputs(plan.spec, plan.frame, result, tmp_path / "project")["bundle"]
+    assert [p.suffix for p in bundle.glob("parts/*-model.*")] == [".cbm"] * len(list(bundle.glob("parts/*-model.*")))
+    loaded = load_bundle(bundle)
+    np.testing.assert_allclose(loaded.model.predict_matrix(plan.frame), result.model.predict_matrix(plan.frame), rtol=0, atol=1e-12)
+    _flip_byte(next(bundle.glob("parts/*-model.cbm")))
+    with pytest.raises(KpimlError, match="modified or truncated"):
+        load_bundle(bundle)
 
 
 def _flip_byte(path: Path) -> None:

@@ -43,7 +43,7 @@ def test_spec_round_trips_through_yaml(tmp_path: Path) -> None:
         (lambda r: r["split"].update(strategy="grouped"), r"strategy 'grouped' needs group_column"),
         (lambda r: r["split"].update(strategy="time", time_column="when"), r"split\.time_column names 'when', which is not in columns"),
         (lambda r: r["kpi"].update(capacity={"share": 0.2, "count": 100}), r"set only one of share, count or budget"),
-        (lambda r: r["models"]["candidates"].append({"name": "catboost"}), r"models\.candidates\.1\.name: Input should be 'logistic', 'linear'"),
+        (lambda r: r["models"]["candidates"].append({"name": "tabpfn"}), r"models\.candidates\.1\.name: Input should be 'logistic', 'linear'"),
     ],
 )
 def test_spec_errors_name_the_key_and_allowed_values(edit, message: str) -> None:

@@ -7,7 +7,7 @@ Layout (all paths relative to the bundle folder):
                         operating point, and the model's structure (members, parts, files)
     contract.json       input contract: columns, kinds, categories, ranges, identifiers
     parts/*.skops       preprocessing pipelines and sklearn estimators (skops, no pickle)
-    parts/*.txt|.json   LightGBM / XGBoost boosters in their native formats
+    parts/*.txt|.json|.cbm   LightGBM / XGBoost / CatBoost boosters in their native formats
     calibrator.skops    probability calibration
     operating_point.json  the KPI operating point (kpiml.kpi.OperatingPoint) and why it was chosen
     oof.parquet         labels, calibrated probabilities (and values) of the out-of-fold rows the
@@ -57,7 +57,7 @@ def library_versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {}
-    for name in ("kpiml", "scikit-learn", "lightgbm", "xgboost-cpu", "xgboost", "skops", "numpy", "pandas", "optuna"):
+    for name in ("kpiml", "scikit-learn", "lightgbm", "xgboost-cpu", "xgboost", "catboost", "skops", "numpy", "pandas", "optuna"):
         try:
             out[name] = version(name)
         except PackageNotFoundError:

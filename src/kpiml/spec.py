@@ -36,7 +36,7 @@ Encoding = Literal["none", "onehot", "ordinal", "target", "date_parts", "tfidf"]
 Scaling = Literal["none", "standard", "robust"]
 OutlierTreatment = Literal["none", "clip_iqr", "clip_quantile", "log1p"]
 SplitStrategy = Literal["stratified", "random", "grouped", "time"]
-ModelName = Literal["logistic", "linear", "random_forest", "extra_trees", "lightgbm", "xgboost", "svm", "mlp"]
+ModelName = Literal["logistic", "linear", "random_forest", "extra_trees", "lightgbm", "xgboost", "catboost", "svm", "mlp"]
 SearchMethod = Literal["optuna_tpe", "random", "none"]
 KpiTemplate = Literal["churn", "conversion", "credit", "custom", "none"]
 

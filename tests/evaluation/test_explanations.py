@@ -65,7 +65,7 @@ def parts(data: pd.DataFrame) -> dict[str, Any]:
     """Fitted parts of each family on the same rows; LightGBM also as two fold models."""
     y = data["churn"].to_numpy()
     task = Task("binary", 2, len(data))
-    out: dict[str, Any] = {n: fit_part(n, data, y, task) for n in ("lightgbm", "xgboost", "logistic", "logistic_spline", "random_forest", "mlp")}
+    out: dict[str, Any] = {n: fit_part(n, data, y, task) for n in ("lightgbm", "xgboost", "catboost", "logistic", "logistic_spline", "random_forest", "mlp")}
     halves = [data.iloc[: len(data) // 2], data.iloc[len(data) // 2 :]]
     out["lightgbm_folds"] = [fit_part("lightgbm", h, h["churn"].to_numpy(), task) for h in halves]
     return out
@@ -95,6 +95,15 @@ def test_xgboost_reasons_sum_to_booster_margin(parts: dict[str, Any], data: pd.D
     np.testing.assert_allclose(found.raw_base + found.raw.sum(axis=1), margin, rtol=0, atol=1e-5)
 
 
+def test_catboost_reasons_sum_to_its_raw_formula_value(parts: dict[str, Any], data: pd.DataFrame) -> None:
+    """Check that CatBoost contributions plus base give its raw (log-odds) prediction within 1e-6."""
+    part = parts["catboost"]
+    found = explain(single(parts, "catboost", data, "sigmoid"), data)
+    raw = part.estimator.model.predict(np.asarray(part.preprocessor.transform(data[FEATURES]), dtype="float64"), prediction_type="RawFormulaVal")
+    assert found.space == "margin"
+    np.testing.assert_allclose(found.raw_base + found.raw.sum(axis=1), raw, rtol=0, atol=1e-6)
+
+
 def test_blend_reasons_sum_to_blended_probability_and_score(parts: dict[str, Any], data: pd.DataFrame) -> None:
     """Check that a blend's contributions sum to the blended (uncalibrated) probability and its effects to the calibrated score."""
     members = [Member("lightgbm", 2.0, {}, parts["lightgbm_folds"]), Member("logistic", 1.0, {}, [parts["logistic"]])]
@@ -122,7 +131,7 @@ def test_linear_contributions_are_centred_on_the_background(parts: dict[str, Any
     assert np.abs(found.raw).max() > 0.1
 
 
-@pytest.mark.parametrize("name", ["lightgbm", "logistic", "logistic_spline", "random_forest"])
+@pytest.mark.parametrize("name", ["lightgbm", "catboost", "logistic", "logistic_spline", "random_forest"])
 def test_effects_follow_the_data(parts: dict[str, Any], data: pd.DataFrame, name: str) -> None:
     """Check that short tenure raises and long tenure lowers churn risk, and the basic plan raises it."""
     found = explain(single(parts, name, data), data)

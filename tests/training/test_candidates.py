@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import optuna
 import pytest
@@ -54,9 +56,22 @@ def test_boosters_refit_with_a_fixed_number_of_rounds() -> None:
     """Check that a refit uses the given rounds and needs no validation split."""
     X, y, k = _data("binary")
     task = Task("binary", k, len(y))
-    for name in ("lightgbm", "xgboost"):
+    for name in ("lightgbm", "xgboost", "catboost"):
         fitted = REGISTRY[name].fit(REGISTRY[name].defaults(task), X, y, task, rounds=7)
         assert fitted.rounds == 7
+
+
+def test_catboost_predicts_a_class_its_training_rows_lack_also_after_loading(tmp_path: Path) -> None:
+    """Check that a CatBoost model that never saw a class (an early time window) predicts every class, that one with ~0, before and after a save."""
+    from kpiml.training._estimators import load_fitted
+
+    X, y, _ = _data("multiclass")
+    task = Task("multiclass", 4, len(y))
+    fitted = REGISTRY["catboost"].fit(REGISTRY["catboost"].defaults(task), X, y, task, rounds=20)
+    fitted.save(tmp_path / "m.cbm")
+    for model in (fitted, load_fitted("catboost", tmp_path / "m.cbm", "multiclass", [])):
+        pred = model.predict(X[:10])
+        assert pred.shape == (10, 4) and np.all(pred[:, 3] < 1e-12) and np.allclose(pred.sum(axis=1), 1.0)
 
 
 def test_candidates_for_swaps_the_linear_baseline_and_orders_by_cost() -> None:

@@ -168,6 +168,7 @@ def candidates(rows: int, features: int, problem: str) -> list[Candidate]:
         Candidate(name=linear, reason="Baseline: fast, interpretable, well calibrated; any other model must beat it."),
         Candidate(name="lightgbm", reason=f"Gradient boosting handles mixed types, missing values and interactions; with early stopping it is the usual winner on {rows:,} rows of tabular data."),
         Candidate(name="xgboost", reason="Second boosting implementation with different regularisation; often blends well with LightGBM."),
+        Candidate(name="catboost", reason="Ordered boosting on symmetric trees: less prone to overfit small, noisy tables than the other boosters, and a different model to blend."),
         Candidate(name="random_forest", max_rows=200_000 if rows > 200_000 else None, reason="Bagged trees: robust with little tuning and a strong small-data performer." + (" Subsampled to 200,000 rows to bound fit time." if rows > 200_000 else "")),
     ]
     if rows <= SVM_MAX_ROWS:

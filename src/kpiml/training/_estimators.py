@@ -2,7 +2,8 @@
 
 Classifiers return a probability matrix (rows x classes) and regressors a vector, so the
 search, blending and calibration never ask which library made a prediction. Boosters are
-kept as native LightGBM / XGBoost boosters (saved in their own text/JSON formats); every
+kept as native LightGBM / XGBoost / CatBoost boosters (saved in their own text, JSON and
+binary formats); every
 other estimator is an sklearn object saved with skops. No arbitrary pickle is involved.
 """
 
@@ -111,12 +112,58 @@ class XGBoostFitted(Fitted):
         return cls(booster, problem)
 
 
+class CatBoostFitted(Fitted):
+    """A CatBoost model, kept whole: its binary `.cbm` format is CatBoost's own (no pickle).
+    Multiclass models are fitted with every class named, so they predict each class (0 for one
+    their rows lacked) also after loading."""
+
+    format = "catboost"
+    suffix = ".cbm"
+
+    def __init__(self, model: Any, problem: str, rounds: int | None = None) -> None:
+        self.model = model
+        self.problem = problem
+        self.rounds = rounds or model.tree_count_
+        self._shap: Any = None
+
+    def contributions(self, X: np.ndarray) -> np.ndarray:
+        """TreeSHAP (rows, outputs, features + 1; the last is the base) in raw-score units, from
+        a per-leaf table built on first use (`kpiml.evaluation._oblivious_shap`)."""
+        from catboost import Pool
+
+        from kpiml.evaluation._oblivious_shap import leaf_shap
+
+        if self._shap is None:
+            self._shap = leaf_shap(self.model)
+        contrib, base = self._shap.explain(self.model.calc_leaf_indexes(Pool(X), thread_count=1 if len(X) < 2000 else -1))
+        return np.concatenate([contrib, base[:, :, None]], axis=2)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        threads = 1 if len(X) < 2000 else -1  # as for LightGBM: thread start-up dominates small batches
+        if self.problem == "regression":
+            return _as_matrix(self.model.predict(X, thread_count=threads), self.problem)
+        return _as_matrix(self.model.predict_proba(X, thread_count=threads), self.problem)
+
+    def save(self, path: Path) -> None:
+        self.model.save_model(str(path), format="cbm")
+
+    @classmethod
+    def load(cls, path: Path, problem: str) -> CatBoostFitted:
+        from catboost import CatBoostClassifier, CatBoostRegressor
+
+        model = CatBoostRegressor() if problem == "regression" else CatBoostClassifier()
+        model.load_model(str(path), format="cbm")
+        return cls(model, problem)
+
+
 def load_fitted(fmt: str, path: Path, problem: str, trusted: list[str]) -> Fitted:
     """Rebuild a fitted model from its file; skops files only with the listed trusted types."""
     if fmt == LightGBMFitted.format:
         return LightGBMFitted.load(path, problem)
     if fmt == XGBoostFitted.format:
         return XGBoostFitted.load(path, problem)
+    if fmt == CatBoostFitted.format:
+        return CatBoostFitted.load(path, problem)
     import skops.io as sio
 
     return SklearnFitted(sio.load(path, trusted=trusted), problem)

@@ -4,7 +4,7 @@ A member is one candidate family with its chosen parameters; it has one part (re
 all rows) or several (the cross-validation fold models, averaged) when time ran out for a
 refit. Members are blended with the selected weights and the blend is calibrated. Keeping
 the pieces explicit, rather than one opaque pickle, is what lets the bundle store each in a
-safe format (skops, LightGBM text, XGBoost JSON).
+safe format (skops, LightGBM text, XGBoost JSON, CatBoost cbm).
 """
 
 from __future__ import annotations

@@ -45,6 +45,7 @@ class TrialResult:
     seconds: float
     models: list[Fitted]
     rounds: list[int | None]
+    fit_seconds: list[float] = field(default_factory=list)  # each fold's own fit time (also when folds run side by side)
 
 
 @dataclass
@@ -144,6 +145,7 @@ def evaluate(setup: SearchSetup, state: CandidateState, trial: Any, params: dict
     oof = np.full((len(y), setup.task.n_classes) if problem != "regression" else len(y), np.nan)
     scores: list[float] = []
     models: list[Fitted] = []
+    seconds_each: list[float] = []
     rng = np.random.default_rng(setup.task.seed)
     plans = [fit_rows(state, y[fold.train], imbalance, rng) for fold in prepared]  # drawn in fold order, however the folds run
     workers = fold_workers(setup.task, len(prepared[0].train), len(prepared))
@@ -159,6 +161,7 @@ def evaluate(setup: SearchSetup, state: CandidateState, trial: Any, params: dict
                 oof[fold.valid] = pred
                 scores.append(setup.scorer.objective(y[fold.valid], pred, fold.valid))
                 models.append(fitted)
+                seconds_each.append(seconds)
                 _update_fold_time(state, seconds)
                 if trial is not None:
                     trial.report(float(np.mean(scores)), i)
@@ -166,7 +169,8 @@ def evaluate(setup: SearchSetup, state: CandidateState, trial: Any, params: dict
                 raise optuna.TrialPruned
     covered = ~np.isnan(oof if oof.ndim == 1 else oof[:, 0])
     score = setup.scorer.objective(y[covered], oof[covered], np.flatnonzero(covered))
-    return TrialResult(state.model.name, trial.number if trial is not None else -1, {**params, "imbalance": imbalance}, key, oof, scores, score, time.monotonic() - start, models, [m.rounds for m in models])
+    return TrialResult(state.model.name, trial.number if trial is not None else -1, {**params, "imbalance": imbalance}, key, oof, scores, score,
+                       time.monotonic() - start, models, [m.rounds for m in models], seconds_each)
 
 
 def _update_fold_time(state: CandidateState, seconds: float) -> None:

@@ -194,13 +194,22 @@ def _members_for_blend(states: list[CandidateState]) -> dict[str, TrialResult]:
 
 
 def _refit_estimate(ctx: _Context, states: list[CandidateState], rows: int | None = None) -> float:
-    """Seconds to refit the current leaders on `rows` rows (default: all): a fold fit (and its
-    preprocessing) scaled by the ratio of rows, as fits of these models grow about linearly."""
+    """Seconds to refit the current leaders on `rows` rows (default: all): a fold fit of the
+    leader's best configuration (and its preprocessing) scaled by the ratio of rows, as fits of
+    these models grow about linearly, and for a regressor's booster by its extra rounds."""
     leaders = sorted((s for s in states if s.best is not None), key=lambda s: s.best.score, reverse=True)[:3]  # type: ignore[union-attr]
     n_folds = max(1, len(ctx.splits.folds))
     prep = sum(ctx.cache.seconds.values()) / n_folds / max(1, len(ctx.cache.seconds))
-    scale = max(1.0, (len(ctx.frame) if rows is None else rows) / max(1.0, _fold_rows(ctx)))
-    return sum(scale * ((s.fold_seconds or 0.0) + prep) for s in leaders)
+    refit_rows = len(ctx.frame) if rows is None else rows
+    scale = max(1.0, refit_rows / max(1.0, _fold_rows(ctx)))
+    rounds = refit_rounds_scale(ctx.task.problem, refit_rows, _fold_rows(ctx)) / 1.1  # 1 for classifiers
+
+    def fit(s: CandidateState) -> float:
+        own = s.best.fit_seconds if s.best is not None else []  # the configuration that is refitted, not the trials' average
+        seconds = float(np.mean(own)) if own else (s.fold_seconds or 0.0)
+        return seconds * (rounds if s.model.early_stopping else 1.0)
+
+    return sum(scale * (fit(s) + prep) for s in leaders)
 
 
 def _fold_rows(ctx: _Context) -> float:
@@ -244,12 +253,31 @@ def _fold_parts(result: TrialResult, cache: FoldCache, time_ordered: bool) -> li
     return parts[-1:] if time_ordered else parts
 
 
-def _refit(result: TrialResult, state: CandidateState, frame: pd.DataFrame, y: np.ndarray, spec: Spec, task: Task) -> ModelPart:
-    """Fit preprocessing and model on all given rows, boosters with the CV's number of rounds.
+def refit_rounds_scale(problem: str, refit_rows: float, fold_rows: float) -> float:
+    """Boosting rounds of a refit as a multiple of the early-stopped folds' mean.
 
-    Not scaled up to the refit's rows: on simulated snapshots (time-ordered folds of 19k-43k
-    rows, refit on 82k) rounds scaled by rows gave a 0.002 lower hold-out AUC than the folds'
-    mean x 1.1, for 31- and 7-leaf LightGBM alike."""
+    Classifiers: 1.1. Regressors: the ratio of the refit's rows to the rows an early-stopped
+    fold fit trained on (at least 1.1): with more rows a booster keeps finding structure for
+    longer where the target is a strong signal. Measured on a 70/30 split (seed 1) of 8
+    regression tables (ames, diamonds, Boston, Chicago, deliveries, hotel_rates, concrete,
+    Wages), two starts each, mean test RMSE of 3 seeds: LightGBM -0.9 % on average (13 of 16
+    better, Boston +1.2 to +1.5 % worse), XGBoost -0.6 % (12 of 16). On 9 binary tables the
+    same scaling lowered test AUC on average (lending_club -0.003 to -0.005, Caravan -0.003),
+    as did scaling by rows on simulated churn snapshots (-0.002), so classifiers keep 1.1."""
+    if problem != "regression" or fold_rows <= 0:
+        return 1.1
+    from kpiml.training._candidates import stopping_share
+
+    return max(1.1, refit_rows / (fold_rows * (1 - stopping_share(int(fold_rows)))))
+
+
+def _refit(result: TrialResult, state: CandidateState, frame: pd.DataFrame, y: np.ndarray, spec: Spec, task: Task, fold_rows: float) -> ModelPart:
+    """Fit preprocessing and model on all given rows, boosters with the CV's number of rounds
+    scaled by `refit_rounds_scale` (`fold_rows`: mean training rows of a CV fold).
+
+    Classifiers' rounds are not scaled up to the refit's rows: on simulated snapshots
+    (time-ordered folds of 19k-43k rows, refit on 82k) rounds scaled by rows gave a 0.002
+    lower hold-out AUC than the folds' mean x 1.1, for 31- and 7-leaf LightGBM alike."""
     from kpiml.features import build_preprocessor
     from kpiml.training._search import fit_rows
 
@@ -258,7 +286,9 @@ def _refit(result: TrialResult, state: CandidateState, frame: pd.DataFrame, y: n
     X = np.asarray(pre.fit_transform(frame, y), dtype="float64")
     rows, weights = fit_rows(state, y, result.params.get("imbalance", "none"), np.random.default_rng(task.seed))
     known = [r for r in result.rounds if r]
-    rounds = int(np.ceil(np.mean(known) * 1.1)) if known else None
+    cap = state.max_rows or len(y)
+    scale = refit_rounds_scale(task.problem, min(len(rows), cap), min(fold_rows, cap))
+    rounds = int(np.ceil(np.mean(known) * scale)) if known else None
     params = {k: v for k, v in result.params.items() if k != "imbalance"}
     fitted = state.model.fit(params, X[rows], y[rows], task, weights=weights, rounds=rounds)
     return ModelPart(pre, fitted)
@@ -450,7 +480,7 @@ def _metric_names(ctx: _Context) -> list[str] | None:
 def _refit_all(ctx: _Context, by_name: dict[str, CandidateState], members: dict[str, TrialResult], blend: Blend, rows: np.ndarray | None) -> dict[str, list[ModelPart]]:
     """Each blend member refitted on `rows` of the frame (None: every row) with its CV settings."""
     frame, y = (ctx.frame, ctx.y) if rows is None else (ctx.frame.iloc[rows].reset_index(drop=True), ctx.y[rows])
-    return {k: [_refit(members[k], by_name[k], frame, y, ctx.spec, ctx.task)] for k in blend.weights}
+    return {k: [_refit(members[k], by_name[k], frame, y, ctx.spec, ctx.task, _fold_rows(ctx))] for k in blend.weights}
 
 
 def _time_left(ctx: _Context) -> float:
