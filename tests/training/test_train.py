@@ -76,6 +76,32 @@ def test_regression_training_beats_the_mean(tmp_path: Path) -> None:
     assert result.model.score(frame.head(5)).shape == (5,)
 
 
+@pytest.mark.parametrize(("problem", "scaled", "expected"), [("regression", True, 209), ("regression", False, 110), ("binary", True, 110)])
+def test_refitted_boosters_run_more_rounds_only_for_a_regression_target(tmp_path: Path, problem: str, scaled: bool, expected: int) -> None:
+    """Check that a regressor's booster refitted on 1,000 rows after folds of 600 (80 % of them fitted, the rest stopping early) runs 100 x 1000 / 480 rounds, a classifier's (or an unscaled refit) 100 + 10 %."""
+    from kpiml.training._candidates import REGISTRY, Task
+    from kpiml.training._search import CandidateState, TrialResult
+    from kpiml.training._train import _refit
+
+    spec, frame = _spec_and_frame(tmp_path, problem, n=1000, models=("lightgbm",))
+    y = frame["spend"].to_numpy(float) if problem == "regression" else (frame["churn"] == "left").to_numpy(int)
+    model = REGISTRY["lightgbm"]
+    task = Task(problem, 0 if problem == "regression" else 2, len(frame))
+    result = TrialResult("lightgbm", 0, {**model.defaults(task), "imbalance": "none"}, ("boost", False), np.zeros(0), [0.0], 0.0, 0.0, [], [100] * 5)
+    part = _refit(result, CandidateState(model, None), frame, y, spec, task, fold_rows=600.0, scaled=scaled)
+    assert part.estimator.rounds == expected
+
+
+def test_makespan_puts_the_longest_jobs_first_on_the_least_busy_worker() -> None:
+    """Check the wall-time estimate of refits run side by side: one worker sums, two split the work."""
+    from kpiml.training._train import makespan
+
+    assert makespan([3.0, 2.0, 1.0], 1) == 6.0
+    assert makespan([3.0, 2.0, 1.0], 2) == 3.0
+    assert makespan([5.0, 1.0, 1.0], 2) == 5.0
+    assert makespan([], 2) == 0.0
+
+
 @pytest.mark.parametrize("strategy", ["grouped", "time"])
 def test_grouped_and_time_strategies_train(tmp_path: Path, strategy: str) -> None:
     """Check that grouped and time-ordered validation run through the whole training."""

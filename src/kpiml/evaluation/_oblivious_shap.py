@@ -134,11 +134,15 @@ def _expectations(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
     trees, leaves, outputs = values.shape
     depth = int(math.log2(leaves))
     ratios = _cover_ratios(weights, depth)
+    full = 2**depth - 1
+    reach = np.empty((2**depth, trees, leaves))  # product of the ratios of the levels outside the mask
+    reach[full] = 1.0
     out = np.empty((trees, 2**depth, leaves, outputs))
-    for mask in range(2**depth):
+    for mask in range(full, -1, -1):
         free = [j for j in range(depth) if not mask >> j & 1]
-        reach = np.prod(ratios[:, free], axis=1) if free else np.ones((trees, leaves))
-        shaped = (reach[:, :, None] * values).reshape((trees,) + (2,) * depth + (outputs,))
+        if free:
+            reach[mask] = reach[mask | (1 << free[0])] * ratios[:, free[0]]
+        shaped = (reach[mask][:, :, None] * values).reshape((trees,) + (2,) * depth + (outputs,))
         axes = tuple(1 + depth - 1 - j for j in free)
         summed = shaped.sum(axis=axes, keepdims=True) if axes else shaped
         out[:, mask] = np.broadcast_to(summed, shaped.shape).reshape(trees, leaves, outputs)
@@ -152,28 +156,28 @@ def _leaf_values(values: np.ndarray, weights: np.ndarray, players: np.ndarray) -
     v = _expectations(values, weights)
     counts = players.max(axis=1) + 1  # players per tree
     # level mask of each player subset P, per tree: the levels whose player is in P
+    subsets = np.arange(2**depth)
     level_mask = np.zeros((trees, 2**depth), dtype=np.int64)
-    for subset in range(2**depth):
-        for j in range(depth):
-            level_mask[:, subset] |= ((subset >> players[:, j]) & 1) << j
+    for j in range(depth):
+        level_mask |= ((subsets[None, :] >> players[:, j : j + 1]) & 1) << j
     by_subset = np.take_along_axis(v, level_mask[:, :, None, None], axis=1)  # (trees, subsets, leaves, outputs)
+    sizes = np.array([bin(x).count("1") for x in subsets])
+    weight_of = _shapley_weights(depth)  # [players, size]
     table = np.zeros((trees, leaves, depth, outputs))
-    sizes = np.array([bin(s).count("1") for s in range(2**depth)])
     for i in range(depth):
-        for subset in range(2**depth):
-            if subset >> i & 1:
-                continue
-            valid = (counts > i) & (subset < (1 << counts))  # player i exists and P uses existing players only
-            m = np.maximum(counts, 1)
-            weight = np.where(valid, _shapley_weight(sizes[subset], m), 0.0)
-            gain = by_subset[:, subset | (1 << i)] - by_subset[:, subset]
-            table[:, :, i] += weight[:, None, None] * gain
+        without = subsets[(subsets >> i & 1) == 0]
+        # player i exists and the subset uses existing players only
+        valid = (counts[:, None] > i) & (without[None, :] < (1 << counts[:, None]))
+        weight = np.where(valid, weight_of[counts[:, None], sizes[without][None, :]], 0.0)  # (trees, subsets)
+        gain = by_subset[:, without | (1 << i)] - by_subset[:, without]  # (trees, subsets, leaves, outputs)
+        table[:, :, i] = np.einsum("ts,tslk->tlk", weight, gain)
     return table, by_subset[:, 0, 0]
 
 
-def _shapley_weight(size: int, players: np.ndarray) -> np.ndarray:
-    """|S|! (m - |S| - 1)! / m! for each tree's number of players m (0 where |S| >= m)."""
-    out = np.zeros(len(players))
-    ok = players > size
-    out[ok] = [math.factorial(size) * math.factorial(int(m) - size - 1) / math.factorial(int(m)) for m in players[ok]]
+def _shapley_weights(depth: int) -> np.ndarray:
+    """w[m, s] = s! (m - s - 1)! / m!: the Shapley weight of a subset of s of m players (0 where s >= m)."""
+    out = np.zeros((depth + 1, depth + 1))
+    for m in range(1, depth + 1):
+        for size in range(m):
+            out[m, size] = math.factorial(size) * math.factorial(m - size - 1) / math.factorial(m)
     return out

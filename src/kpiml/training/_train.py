@@ -23,7 +23,7 @@ from kpiml.features._transformers import coerce_column
 from kpiml.spec import Spec
 from kpiml.training._blend import Blend, combine, select_blend
 from kpiml.training._calibration import ProbabilityCalibrator, choose_calibration
-from kpiml.training._candidates import REGISTRY, Task, candidates_for
+from kpiml.training._candidates import REGISTRY, THREADED_ROWS, Task, candidates_for
 from kpiml.training._folds import FoldCache
 from kpiml.training._kpi import (
     KpiOutcome,
@@ -193,23 +193,39 @@ def _members_for_blend(states: list[CandidateState]) -> dict[str, TrialResult]:
     return {r.candidate: r for r in bests[:MAX_MEMBERS] if r.score >= leader.score - margin}
 
 
-def _refit_estimate(ctx: _Context, states: list[CandidateState], rows: int | None = None) -> float:
+def _refit_estimate(ctx: _Context, states: list[CandidateState], rows: int | None = None, scaled: bool = True) -> float:
     """Seconds to refit the current leaders on `rows` rows (default: all): a fold fit of the
     leader's best configuration (and its preprocessing) scaled by the ratio of rows, as fits of
-    these models grow about linearly, and for a regressor's booster by its extra rounds."""
+    these models grow about linearly, and for a regressor's booster by its extra rounds
+    (`scaled`: as `refit_rounds_scale` says, else the folds' rounds). The leaders are refitted
+    side by side (`refit_workers`), so the estimate is the longest core's share."""
     leaders = sorted((s for s in states if s.best is not None), key=lambda s: s.best.score, reverse=True)[:3]  # type: ignore[union-attr]
     n_folds = max(1, len(ctx.splits.folds))
     prep = sum(ctx.cache.seconds.values()) / n_folds / max(1, len(ctx.cache.seconds))
     refit_rows = len(ctx.frame) if rows is None else rows
     scale = max(1.0, refit_rows / max(1.0, _fold_rows(ctx)))
-    rounds = refit_rounds_scale(ctx.task.problem, refit_rows, _fold_rows(ctx)) / 1.1  # 1 for classifiers
+    rounds = refit_rounds_scale(ctx.task.problem, refit_rows, _fold_rows(ctx)) / 1.1 if scaled else 1.0  # 1 for classifiers
 
     def fit(s: CandidateState) -> float:
         own = s.best.fit_seconds if s.best is not None else []  # the configuration that is refitted, not the trials' average
         seconds = float(np.mean(own)) if own else (s.fold_seconds or 0.0)
         return seconds * (rounds if s.model.early_stopping else 1.0)
 
-    return sum(scale * (fit(s) + prep) for s in leaders)
+    return makespan([scale * (fit(s) + prep) for s in leaders], refit_workers(ctx.task, refit_rows))
+
+
+def refit_workers(task: Task, rows: int) -> int:
+    """Members refitted at once: one per core below the rows where a booster threads itself
+    (each fit then runs on one thread, as the search's folds do), else one at a time."""
+    return 1 if rows >= THREADED_ROWS else max(1, task.n_jobs)
+
+
+def makespan(seconds: list[float], workers: int) -> float:
+    """Wall time of jobs run `workers` at a time, longest first, each to the least busy worker."""
+    loads = [0.0] * max(1, workers)
+    for job in sorted(seconds, reverse=True):
+        loads[loads.index(min(loads))] += job
+    return max(loads)
 
 
 def _fold_rows(ctx: _Context) -> float:
@@ -221,8 +237,9 @@ def _planned_refits(ctx: _Context, states: list[CandidateState]) -> float:
     """Seconds (from fold fits timed on this machine) of the refits the search leaves time for.
 
     Time-ordered folds: the training part (for the hold-out), then all rows; random folds:
-    all rows. Refits that would take over a third of the budget are not planned: the fold
-    models ship instead.
+    all rows. Refits that would take over a third of the budget are planned with the folds'
+    rounds (a regressor's refit runs more, `refit_rounds_scale`) and, if that is still too
+    long, not at all: the fold models ship instead.
 
     A sampled search plans a refit of as many training rows as a quarter of the budget buys
     (`_refit_rows`): on 1,000,000 rows a refit of all of them did not fit, and the fold models
@@ -235,8 +252,11 @@ def _planned_refits(ctx: _Context, states: list[CandidateState]) -> float:
         planned = min(full, ctx.budget / 4)
         return planned if rows * planned >= MIN_REFIT_FOLDS * _fold_rows(ctx) * max(full, 1e-9) else 0.0
     partial = ctx.spec.split.strategy == "time"
-    refits = (_refit_estimate(ctx, states, len(_training_part(ctx))) if partial else 0.0) + _refit_estimate(ctx, states)
-    return refits if refits <= ctx.budget / 3 else 0.0
+    for scaled in (True, False):  # a regressor's refit with the folds' rounds, before none at all
+        refits = (_refit_estimate(ctx, states, len(_training_part(ctx)), scaled) if partial else 0.0) + _refit_estimate(ctx, states, scaled=scaled)
+        if refits <= ctx.budget / 3:
+            return refits
+    return 0.0
 
 
 def _after_search_estimate(ctx: _Context) -> float:
@@ -271,9 +291,10 @@ def refit_rounds_scale(problem: str, refit_rows: float, fold_rows: float) -> flo
     return max(1.1, refit_rows / (fold_rows * (1 - stopping_share(int(fold_rows)))))
 
 
-def _refit(result: TrialResult, state: CandidateState, frame: pd.DataFrame, y: np.ndarray, spec: Spec, task: Task, fold_rows: float) -> ModelPart:
+def _refit(result: TrialResult, state: CandidateState, frame: pd.DataFrame, y: np.ndarray, spec: Spec, task: Task, fold_rows: float, scaled: bool = True) -> ModelPart:
     """Fit preprocessing and model on all given rows, boosters with the CV's number of rounds
-    scaled by `refit_rounds_scale` (`fold_rows`: mean training rows of a CV fold).
+    scaled by `refit_rounds_scale` (`fold_rows`: mean training rows of a CV fold), or by 1.1
+    when not `scaled`.
 
     Classifiers' rounds are not scaled up to the refit's rows: on simulated snapshots
     (time-ordered folds of 19k-43k rows, refit on 82k) rounds scaled by rows gave a 0.002
@@ -287,8 +308,8 @@ def _refit(result: TrialResult, state: CandidateState, frame: pd.DataFrame, y: n
     rows, weights = fit_rows(state, y, result.params.get("imbalance", "none"), np.random.default_rng(task.seed))
     known = [r for r in result.rounds if r]
     cap = state.max_rows or len(y)
-    scale = refit_rounds_scale(task.problem, min(len(rows), cap), min(fold_rows, cap))
-    rounds = int(np.ceil(np.mean(known) * scale)) if known else None
+    scale = refit_rounds_scale(task.problem, min(len(rows), cap), min(fold_rows, cap)) if scaled else 1.1
+    rounds = int(np.ceil(np.mean(known) * scale - 1e-9)) if known else None  # 100 x 1.1 is 110, not 111
     params = {k: v for k, v in result.params.items() if k != "imbalance"}
     fitted = state.model.fit(params, X[rows], y[rows], task, weights=weights, rounds=rounds)
     return ModelPart(pre, fitted)
@@ -477,10 +498,21 @@ def _metric_names(ctx: _Context) -> list[str] | None:
     return list(dict.fromkeys(names))
 
 
-def _refit_all(ctx: _Context, by_name: dict[str, CandidateState], members: dict[str, TrialResult], blend: Blend, rows: np.ndarray | None) -> dict[str, list[ModelPart]]:
-    """Each blend member refitted on `rows` of the frame (None: every row) with its CV settings."""
+def _refit_all(ctx: _Context, by_name: dict[str, CandidateState], members: dict[str, TrialResult], blend: Blend, rows: np.ndarray | None, scaled: bool = True) -> dict[str, list[ModelPart]]:
+    """Each blend member refitted on `rows` of the frame (None: every row) with its CV settings,
+    `refit_workers` at a time, the slowest (by its folds' fit time) first. On hotel_rates the
+    three members' refits took 12.8 s one after another; a fit that runs on one thread left the
+    second core idle."""
+    from concurrent.futures import ThreadPoolExecutor
+
     frame, y = (ctx.frame, ctx.y) if rows is None else (ctx.frame.iloc[rows].reset_index(drop=True), ctx.y[rows])
-    return {k: [_refit(members[k], by_name[k], frame, y, ctx.spec, ctx.task, _fold_rows(ctx))] for k in blend.weights}
+    names = sorted(blend.weights, key=lambda k: -float(np.mean(members[k].fit_seconds or [0.0])))
+    fit = lambda k: [_refit(members[k], by_name[k], frame, y, ctx.spec, ctx.task, _fold_rows(ctx), scaled)]  # noqa: E731
+    workers = min(len(names), refit_workers(ctx.task, len(y)))
+    if workers <= 1:
+        return {k: fit(k) for k in names}
+    with ThreadPoolExecutor(workers) as pool:
+        return dict(zip(names, pool.map(fit, names), strict=True))
 
 
 def _time_left(ctx: _Context) -> float:
@@ -531,19 +563,23 @@ def _final_members(ctx: _Context, states: list[CandidateState], members: dict[st
     """Refit every blend member on all rows if the estimate fits the budget, else ship `scored`
     (the training-part refit the hold-out scored) when given, else the fold models."""
     by_name = {s.model.name: s for s in states}
-    estimate = _refit_estimate(ctx, [by_name[k] for k in blend.weights])
+    chosen = [by_name[k] for k in blend.weights]
+    estimate, plain = _refit_estimate(ctx, chosen), _refit_estimate(ctx, chosen, scaled=False)
     time_ordered = ctx.spec.split.strategy == "time"
     if scored is not None and ctx.sampled:
         return scored, "shipped the refit that the hold-out scored (the search saw a sample; the hold-out adds little to that many rows)"
-    if estimate > _time_left(ctx) and scored is not None:
-        return scored, f"shipped the refit on the {len(_training_part(ctx)):,} training rows that the hold-out scored: a refit on all rows (about {estimate:.0f} s) did not fit in the budget"
-    if estimate > _time_left(ctx):
+    if plain > _time_left(ctx) and scored is not None:
+        return scored, f"shipped the refit on the {len(_training_part(ctx)):,} training rows that the hold-out scored: a refit on all rows (about {plain:.0f} s) did not fit in the budget"
+    if plain > _time_left(ctx):
         parts = {k: _fold_parts(members[k], ctx.cache, time_ordered) for k in blend.weights}
-        how = f"shipped the {'latest fold model' if time_ordered else 'average of the cross-validation fold models'}: a refit on all rows (about {estimate:.0f} s) did not fit in the budget"
+        how = f"shipped the {'latest fold model' if time_ordered else 'average of the cross-validation fold models'}: a refit on all rows (about {plain:.0f} s) did not fit in the budget"
     else:
         ctx.say("refitting on all rows")
-        parts = _refit_all(ctx, by_name, members, blend, None)
+        scaled = estimate <= _time_left(ctx)
+        parts = _refit_all(ctx, by_name, members, blend, None, scaled)
         how = f"refitted on all {len(ctx.frame):,} rows (training part and hold-out) after the hold-out was scored"
+        if not scaled and estimate > plain:
+            how += f", with the folds' boosting rounds: more rounds for the extra rows (about {estimate:.0f} s) did not fit in the budget"
     out = [Member(k, w, {kk: vv for kk, vv in members[k].params.items()}, parts[k]) for k, w in blend.weights.items()]
     return out, how
 
