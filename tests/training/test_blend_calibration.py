@@ -35,6 +35,21 @@ def test_blend_keeps_a_single_model_when_nothing_helps() -> None:
     assert not blend.used and blend.weights == {"sees_a": 1.0}
 
 
+def test_a_member_joins_only_when_it_pays_for_its_serving_cost() -> None:
+    """Check that a near-copy of the best model is left out when each member must add 0.01 AUC, while a model seeing another signal joins, and a free member joins on any gain."""
+    y, preds = _two_views()
+    rng = np.random.default_rng(3)
+    copy = np.clip(preds["sees_a"] + rng.normal(scale=0.02, size=preds["sees_a"].shape), 0, 1)
+    views = {"sees_a": preds["sees_a"], "copy_of_a": copy, "sees_b": preds["sees_b"]}
+    auc = get_scorer("roc_auc", "binary")
+    everyone = select_blend(views, y, auc)
+    assert set(everyone.weights) == {"sees_a", "copy_of_a", "sees_b"}  # plain greedy selection takes the copy for a sliver of AUC
+    paid = select_blend(views, y, auc, member_gain={"sees_a": 0.01, "copy_of_a": 0.01, "sees_b": 0.01})
+    assert set(paid.weights) == {"sees_a", "sees_b"} and paid.score > paid.single_score + 0.05
+    free = select_blend(views, y, auc, member_gain={"sees_a": 0.01, "copy_of_a": 0.0, "sees_b": 0.01})
+    assert "copy_of_a" in free.weights
+
+
 def test_calibration_fixes_overconfident_probabilities() -> None:
     """Check that a miscalibrated model gets a calibrator that lowers the Brier score."""
     rng = np.random.default_rng(1)

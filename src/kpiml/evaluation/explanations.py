@@ -205,7 +205,10 @@ def _booster(part: Any, X: np.ndarray, problem: str, n_classes: int) -> _Contrib
     else:
         import xgboost as xgb
 
-        raw = fitted.booster.predict(xgb.DMatrix(X), pred_contribs=True, iteration_range=(0, fitted.rounds))
+        from kpiml.training._estimators import small_batch_threads
+
+        with xgb.config_context(nthread=small_batch_threads(len(X))):
+            raw = fitted.booster.predict(xgb.DMatrix(X), pred_contribs=True, iteration_range=(0, fitted.rounds))
     full = _per_class(np.asarray(raw, dtype="float64"), len(X), k)
     space = "target" if problem == "regression" else "margin"
     return _Contrib(full[:, :, :-1], full[:, :, -1], space, fitted.predict(X))

@@ -43,7 +43,7 @@ def _covered(preds: dict[str, np.ndarray]) -> np.ndarray:
 
 
 def select_blend(preds: dict[str, np.ndarray], y: np.ndarray, scorer: Scorer, rounds: int = 30, min_gain: float = 1e-4,
-                 weights_by: Scorer | None = None, tolerance: float = 0.0) -> Blend:
+                 weights_by: Scorer | None = None, tolerance: float = 0.0, member_gain: dict[str, float] | None = None) -> Blend:
     """Greedy selection with replacement; falls back to the single best member.
 
     With `weights_by` (a smooth metric such as log-loss) the weights are fitted by it and
@@ -52,9 +52,38 @@ def select_blend(preds: dict[str, np.ndarray], y: np.ndarray, scorer: Scorer, ro
     that are noise on a few thousand rows (the members themselves are fitted by log-loss too).
     A blend whose KPI is within `tolerance` (the KPI's noise) of the single model's ties with
     it, and the tie goes to the smooth metric, which the blend improved.
+
+    `member_gain` (per member, in the units of the metric the weights are fitted by): each
+    member after the best one must raise the blend's score by at least its figure
+    (`_parsimonious`).
     """
     if weights_by is not None:
-        return _kpi_blend(preds, y, scorer, select_blend(preds, y, weights_by, rounds, min_gain), tolerance)
+        fitted = select_blend(preds, y, weights_by, rounds, min_gain, member_gain=member_gain)
+        return _kpi_blend(preds, y, scorer, fitted, tolerance)
+    if member_gain and len(preds) > 1:
+        preds = _parsimonious(preds, y, scorer, rounds, min_gain, member_gain)
+    return _caruana(preds, y, scorer, rounds, min_gain)
+
+
+def _parsimonious(preds: dict[str, np.ndarray], y: np.ndarray, scorer: Scorer, rounds: int, min_gain: float, member_gain: dict[str, float]) -> dict[str, np.ndarray]:
+    """The members worth their cost, added best first: each must raise the blend of those
+    before it by its `member_gain`. A booster multiplies prediction and TreeSHAP time: on IBM
+    Telco a blend of CatBoost, XGBoost and LightGBM gained 0.0007 OOF AUC (a tenth of the
+    folds' noise) over CatBoost alone, for three times the explanation cost per row."""
+    current = _caruana(preds, y, scorer, rounds, min_gain)
+    kept, score = [current.single_best], current.single_score
+    while len(kept) < len(preds):
+        trials = {k: _caruana({m: preds[m] for m in (*kept, k)}, y, scorer, rounds, min_gain) for k in preds if k not in kept}
+        best = max(trials, key=lambda k: trials[k].score - member_gain.get(k, 0.0))
+        if trials[best].score < score + member_gain.get(best, 0.0) or trials[best].weights.get(best, 0.0) == 0.0:
+            break
+        kept.append(best)
+        score = trials[best].score
+    return {k: preds[k] for k in kept}
+
+
+def _caruana(preds: dict[str, np.ndarray], y: np.ndarray, scorer: Scorer, rounds: int, min_gain: float) -> Blend:
+    """Caruana et al.'s greedy ensemble selection on the rows every member covers."""
     mask = _covered(preds)
     y_c, rows = y[mask], np.flatnonzero(mask)
     p_c = {k: v[mask] for k, v in preds.items()}

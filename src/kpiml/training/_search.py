@@ -250,7 +250,7 @@ def pick_next(states: list[CandidateState], now: float, deadline: float, rounds:
     for s in live:
         trial_cost = (s.fold_seconds or 0.0) * rounds
         promise = _promise(s, best)
-        if promise < 1e-6 or now + 0.5 * trial_cost > deadline:
+        if promise < 1e-6 or now + trial_cost > deadline:  # a trial that cannot finish is stopped part-way (OutOfTime): all waste
             continue
         options.append(((s.seconds + trial_cost) / promise, s))
     return min(options, key=lambda o: o[0])[1] if options else None
