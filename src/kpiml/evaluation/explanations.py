@@ -196,16 +196,16 @@ def _per_class(values: np.ndarray, n: int, k: int) -> np.ndarray:
 def _booster(part: Any, X: np.ndarray, problem: str, n_classes: int) -> _Contrib:
     fitted = part.estimator
     k = n_classes if problem == "multiclass" else 1
+    from kpiml.training._estimators import small_batch_threads
+
     if type(fitted).__name__ == "LightGBMFitted":
         # TreeSHAP costs tens of times a prediction: all cores on big batches (the saved
         # booster says one thread), one on small ones where OpenMP's start-up dominates
-        raw = fitted.booster.predict(X, num_iteration=fitted.rounds, pred_contrib=True, num_threads=1 if len(X) < 2000 else 0)
+        raw = fitted.booster.predict(X, num_iteration=fitted.rounds, pred_contrib=True, num_threads=small_batch_threads(len(X)))
     elif type(fitted).__name__ == "CatBoostFitted":
         raw = fitted.contributions(X)
     else:
         import xgboost as xgb
-
-        from kpiml.training._estimators import small_batch_threads
 
         with xgb.config_context(nthread=small_batch_threads(len(X))):
             raw = fitted.booster.predict(xgb.DMatrix(X), pred_contribs=True, iteration_range=(0, fitted.rounds))
