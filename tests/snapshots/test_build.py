@@ -61,31 +61,6 @@ def test_feature_values_match_hand_computation(tiny: dict[str, Path], tmp_path: 
     assert not [c for c in table.columns if c.startswith("cancel")]
 
 
-def test_daily_rates_count_only_the_days_an_entity_existed(tiny: dict[str, Path], tmp_path: Path, spec_dict: Callable[..., dict]) -> None:
-    """Check that a customer younger than the 90-day window gets its events per day of tenure, an older one per 90 days."""
-    table = build(spec_dict(tiny["entities"], tiny["events"], tmp_path / "s.parquet"))
-    young = row(table, 1, "2024-02-01")  # 62 days since signup
-    assert young["login_daily_90d"] == pytest.approx(young["login_count_90d"] / 62.0)
-    assert young["events_daily_90d"] == pytest.approx(young["events_count_90d"] / 62.0)
-    assert young["tenure_log_days"] == pytest.approx(math.log(63.0))
-    later = row(table, 2, "2024-04-01")  # 72 days
-    assert later["login_daily_90d"] == pytest.approx(2 / 72.0)
-
-
-def test_daily_rate_of_an_old_entity_spans_the_whole_window(tmp_path: Path, spec_dict: Callable[..., dict]) -> None:
-    """Check that an entity older than the 90-day window gets its 90-day count divided by 90."""
-    entities = pd.DataFrame({"customer_id": [1], "signup_date": pd.to_datetime(["2023-01-01"])})
-    times = pd.to_datetime(["2023-12-01", "2023-12-15", "2023-12-30"])
-    events = pd.DataFrame({"customer_id": [1, 1, 1], "event_time": times, "event_type": ["login"] * 3, "amount": [None] * 3})
-    entities.to_parquet(tmp_path / "e.parquet")
-    events.to_parquet(tmp_path / "v.parquet")
-    raw = spec_dict(tmp_path / "e.parquet", tmp_path / "v.parquet", tmp_path / "s.parquet", label={"inactive_days": 500, "horizon_days": 10}, cutoffs=[date(2024, 1, 1)])
-    raw["events"][0].pop("value_column")
-    first = build(raw).iloc[0]
-    assert first["login_count_90d"] == 3 and first["login_daily_90d"] == pytest.approx(3 / 90.0)
-    assert first["tenure_log_days"] == pytest.approx(math.log(1 + 365.0))
-
-
 def test_event_at_the_cutoff_is_not_a_feature(tiny: dict[str, Path], tmp_path: Path, spec_dict: Callable[..., dict]) -> None:
     """Check that an event exactly at the cutoff counts for later cutoffs only (strictly before the cutoff)."""
     table = build(spec_dict(tiny["entities"], tiny["events"], tmp_path / "s.parquet"))

@@ -81,11 +81,7 @@ def features(kinds: list[EventKind], windows: list[int], has_signup: bool) -> li
     out += _total_features(kinds, windows)
     out += _ratio_features(kinds, windows)
     tenure = "(epoch(b.cutoff) - epoch(b.start_ts)) / 86400.0" if has_signup else "CAST(b.cd - h.first_day AS DOUBLE)"
-    out += _daily_features(kinds, windows, tenure)
     out.append(Feature("tenure_days", tenure, "days since signup (or first event): new entities leave more often than settled ones"))
-    out.append(Feature("tenure_log_days", f"ln(1 + greatest({tenure}, 0))",
-                       "ln(1 + tenure in days): the risk of leaving falls fastest in the first months and flattens after, "
-                       "a curve a linear model can only follow on the log scale"))
     return _unique(out)
 
 
@@ -132,25 +128,6 @@ def _total_features(kinds: list[EventKind], windows: list[int]) -> list[Feature]
     if len(kinds) > 1:
         for kind in kinds:
             out.append(Feature(f"{kind.name}_share_{sw}d", f"{_n(kind, sw)} / nullif({total}, 0)", f"share of '{kind.name}' among all events in {sw} days: the mix of behaviour, independent of volume"))
-    return out
-
-
-def _daily_features(kinds: list[EventKind], windows: list[int], tenure: str) -> list[Feature]:
-    """Events a day over the part of the share window the entity existed ("average daily
-    logins"). A count over a window longer than the entity's tenure is low because the entity
-    is new, not because it is disengaged; the daily rate keeps the two apart, so that a linear
-    model reads newness from tenure rather than from truncated counts. On simulated snapshots
-    (40,000 customers) kpiml's logistic model ranked tenure 26th to 48th without these and
-    `tenure_log_days`, 14th with them; the shipped models of two other seeds ranked
-    `tenure_log_days` 2nd and 5th."""
-    sw = share_window(windows)
-    exposure = f"greatest(least(coalesce({tenure}, {sw}), {sw}), 1)"
-    out = [Feature(f"{k.name}_daily_{sw}d", f"{_n(k, sw)} / {exposure}",
-                   f"'{k.name}' per day over the last {sw} days, or since the start if shorter: the level of this behaviour apart from how new the entity is")
-           for k in kinds]
-    if len(kinds) > 1:
-        total = " + ".join(_n(k, sw) for k in kinds)
-        out.append(Feature(f"events_daily_{sw}d", f"({total}) / {exposure}", f"all events per day over the last {sw} days, or since the start if shorter"))
     return out
 
 
