@@ -68,7 +68,7 @@ def slowdown() -> float:
     return max(1.0, min(recent[len(recent) // 2], _load_ratio()))
 
 
-def _cores() -> int:
+def usable_cores() -> int:
     """Cores this process may use (its CPU affinity where the OS has one)."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
@@ -84,11 +84,11 @@ def _load() -> float | None:
 def _load_ratio() -> float:
     """The load average over the cores: a smooth bound on a probe that caught a burst."""
     load = _load()
-    return 1.0 if load is None else max(1.0, load / _cores())
+    return 1.0 if load is None else max(1.0, load / usable_cores())
 
 
 def idle_cores() -> int:
     """Cores this process may use less the 1-minute load average (which counts this process's
     own running thread: callers add it back); all of them where the OS reports no load."""
     load = _load()
-    return _cores() if load is None else max(0, int(_cores() - load))
+    return usable_cores() if load is None else max(0, int(usable_cores() - load))

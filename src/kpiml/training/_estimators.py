@@ -3,18 +3,20 @@
 Classifiers return a probability matrix (rows x classes) and regressors a vector, so the
 search, blending and calibration never ask which library made a prediction. Boosters are
 kept as native LightGBM / XGBoost / CatBoost boosters (saved in their own text, JSON and
-binary formats); every other estimator is an sklearn object saved with skops. No arbitrary pickle is involved.
+binary formats); every other estimator is an sklearn object saved with skops. No arbitrary
+pickle is involved.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
+
+from kpiml.clock import usable_cores
 
 
 def _as_matrix(p: np.ndarray, problem: str) -> np.ndarray:
@@ -30,9 +32,7 @@ def small_batch_threads(rows: int) -> int:
     TreeSHAP took twice the CPU time on two threads as on one, for the same wall time), else
     every core this process may use, named: XGBoost's `nthread=0` ran TreeSHAP of 10,000 rows
     in 0.44 s where `nthread=2` took 0.22 s."""
-    if rows < 2000:
-        return 1
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return 1 if rows < 2000 else usable_cores()
 
 
 class Fitted:

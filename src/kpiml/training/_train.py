@@ -23,7 +23,7 @@ from kpiml.features._transformers import coerce_column
 from kpiml.spec import Spec
 from kpiml.training._blend import Blend, combine, select_blend
 from kpiml.training._calibration import ProbabilityCalibrator, choose_calibration
-from kpiml.training._candidates import REGISTRY, THREADED_ROWS, Task, candidates_for
+from kpiml.training._candidates import REGISTRY, Task, candidates_for, stopping_share
 from kpiml.training._folds import FoldCache
 from kpiml.training._kpi import (
     KpiOutcome,
@@ -42,6 +42,7 @@ from kpiml.training._search import (
     OutOfTime,
     SearchSetup,
     TrialResult,
+    fold_workers,
     new_study,
     run_trial,
     search,
@@ -206,7 +207,8 @@ def _refit_estimate(ctx: _Context, states: list[CandidateState], rows: int | Non
     leader's best configuration (and its preprocessing) scaled by the ratio of rows, as fits of
     these models grow about linearly, and for a regressor's booster by its extra rounds
     (`scaled`: as `refit_rounds_scale` says, else the folds' rounds). The leaders are refitted
-    side by side (`refit_workers`), so the estimate is the longest core's share."""
+    side by side as the search's folds are (`fold_workers`), so the estimate is the longest
+    core's share."""
     leaders = sorted((s for s in states if s.best is not None), key=lambda s: s.best.score, reverse=True)[:3]  # type: ignore[union-attr]
     n_folds = max(1, len(ctx.splits.folds))
     prep = sum(ctx.cache.seconds.values()) / n_folds / max(1, len(ctx.cache.seconds))
@@ -219,13 +221,7 @@ def _refit_estimate(ctx: _Context, states: list[CandidateState], rows: int | Non
         seconds = float(np.mean(own)) if own else (s.fold_seconds or 0.0)
         return seconds * (rounds if s.model.early_stopping else 1.0)
 
-    return makespan([scale * (fit(s) + prep) for s in leaders], refit_workers(ctx.task, refit_rows))
-
-
-def refit_workers(task: Task, rows: int) -> int:
-    """Members refitted at once: one per core below the rows where a booster threads itself
-    (each fit then runs on one thread, as the search's folds do), else one at a time."""
-    return 1 if rows >= THREADED_ROWS else max(1, task.n_jobs)
+    return makespan([scale * (fit(s) + prep) for s in leaders], fold_workers(ctx.task, refit_rows, len(leaders)))
 
 
 def makespan(seconds: list[float], workers: int) -> float:
@@ -294,8 +290,6 @@ def refit_rounds_scale(problem: str, refit_rows: float, fold_rows: float) -> flo
     as did scaling by rows on simulated churn snapshots (-0.002), so classifiers keep 1.1."""
     if problem != "regression" or fold_rows <= 0:
         return 1.1
-    from kpiml.training._candidates import stopping_share
-
     return max(1.1, refit_rows / (fold_rows * (1 - stopping_share(int(fold_rows)))))
 
 
@@ -517,15 +511,18 @@ def _metric_names(ctx: _Context) -> list[str] | None:
 
 def _refit_all(ctx: _Context, by_name: dict[str, CandidateState], members: dict[str, TrialResult], blend: Blend, rows: np.ndarray | None, scaled: bool = True) -> dict[str, list[ModelPart]]:
     """Each blend member refitted on `rows` of the frame (None: every row) with its CV settings,
-    `refit_workers` at a time, the slowest (by its folds' fit time) first. On hotel_rates the
-    three members' refits took 12.8 s one after another; a fit that runs on one thread left the
-    second core idle."""
+    `fold_workers` at a time (the search's rule for folds), the slowest (by its folds' fit time)
+    first. On hotel_rates the three members' refits took 12.8 s one after another; a fit that
+    runs on one thread left the second core idle."""
     from concurrent.futures import ThreadPoolExecutor
 
     frame, y = (ctx.frame, ctx.y) if rows is None else (ctx.frame.iloc[rows].reset_index(drop=True), ctx.y[rows])
     names = sorted(blend.weights, key=lambda k: -float(np.mean(members[k].fit_seconds or [0.0])))
-    fit = lambda k: [_refit(members[k], by_name[k], frame, y, ctx.spec, ctx.task, _fold_rows(ctx), scaled)]  # noqa: E731
-    workers = min(len(names), refit_workers(ctx.task, len(y)))
+
+    def fit(k: str) -> list[ModelPart]:
+        return [_refit(members[k], by_name[k], frame, y, ctx.spec, ctx.task, _fold_rows(ctx), scaled)]
+
+    workers = fold_workers(ctx.task, len(y), len(names))
     if workers <= 1:
         return {k: fit(k) for k in names}
     with ThreadPoolExecutor(workers) as pool:
