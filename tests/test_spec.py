@@ -44,6 +44,9 @@ def test_spec_round_trips_through_yaml(tmp_path: Path) -> None:
         (lambda r: r["split"].update(strategy="time", time_column="when"), r"split\.time_column names 'when', which is not in columns"),
         (lambda r: r["kpi"].update(capacity={"share": 0.2, "count": 100}), r"set only one of share, count or budget"),
         (lambda r: r["models"]["candidates"].append({"name": "tabpfn"}), r"models\.candidates\.1\.name: Input should be 'logistic', 'linear'"),
+        (lambda r: r["columns"][1].update(hinges=[30]), r"hinges bend a number; column 'y' has role 'categorical': remove its hinges"),
+        (lambda r: r["columns"][0].update(hinges=[30, float("inf")]), r"hinges of column 'a' must be finite numbers"),
+        (lambda r: r["columns"][0].update(hinges=[30], outliers="log1p"), r"column 'a': hinges are in the column's own units and log1p changes them"),
     ],
 )
 def test_spec_errors_name_the_key_and_allowed_values(edit, message: str) -> None:

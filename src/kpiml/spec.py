@@ -8,6 +8,7 @@ misspelt key that is silently ignored is the worst kind of configuration bug.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Literal
 
@@ -80,7 +81,18 @@ class ColumnPlan(StrictModel):
     encode: Encoding = "none"
     scale: Scaling = "none"
     outliers: OutlierTreatment = "none"
+    hinges: list[float] = Field(default_factory=list, description="Linear models only: let the effect bend at each of these values (adds max(0, knot - value) beside the value).")
     reason: str = ""
+
+    @model_validator(mode="after")
+    def _hinges_on_numbers(self) -> ColumnPlan:
+        if self.hinges and self.role != "numeric":
+            raise ValueError(f"hinges bend a number; column '{self.name}' has role '{self.role}': remove its hinges")
+        if any(not math.isfinite(k) for k in self.hinges):
+            raise ValueError(f"hinges of column '{self.name}' must be finite numbers, got {self.hinges}")
+        if self.hinges and self.outliers == "log1p":
+            raise ValueError(f"column '{self.name}': hinges are in the column's own units and log1p changes them; keep one of the two")
+        return self
 
 
 class Economics(StrictModel):
@@ -149,6 +161,7 @@ class SplitBlock(StrictModel):
 class SnapshotFeature(StrictModel):
     name: str
     reason: str = ""
+    duration: bool = Field(default=False, description="Days since signup or an event: linear models may bend it at a month, a quarter, half a year and a year.")
 
 
 class SnapshotBlock(StrictModel):

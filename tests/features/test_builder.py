@@ -88,6 +88,40 @@ def test_spline_flavour_lets_a_linear_model_fit_a_bend() -> None:
     assert aucs["spline"] > 0.9 and aucs["spline"] > aucs["linear"] + 0.2
 
 
+
+def test_fixed_hinges_let_a_linear_model_follow_risk_that_fades_with_tenure() -> None:
+    """Check that a column planned with hinges at 30/90/180/365 days gives linear models bends there, in days, and trees nothing extra.
+
+    One feature's ranking is the same under any monotone fit, so the fit is judged by the
+    predicted risk of the newest customers, which a straight line in days underestimates."""
+    from sklearn.linear_model import LogisticRegression
+
+    from kpiml.evaluation.explanations import column_map
+
+    rng = np.random.default_rng(3)
+    n = 20_000
+    tenure = np.where(rng.random(n) < 0.8, rng.uniform(365, 2000, n), rng.uniform(0, 365, n))
+    tenure[rng.random(n) < 0.05] = np.nan
+    risk = 1 / (1 + np.exp(-(-3 + 3 * np.exp(-np.nan_to_num(tenure, nan=1000) / 60))))
+    y = (rng.random(n) < risk).astype(int)
+    newest = tenure < 30
+    frame = pd.DataFrame({"tenure_days": tenure})
+    plain = ColumnPlan(name="tenure_days", role="numeric", use="feature", impute="median", scale="standard")
+    bent = plain.model_copy(update={"hinges": [30.0, 90.0, 180.0, 365.0]})
+    predicted = {}
+    for name, plan in (("plain", plain), ("bent", bent)):
+        pre = build_preprocessor([plan], "linear", "binary").fit(frame, y)
+        model = LogisticRegression(max_iter=2000).fit(pre.transform(frame), y)
+        predicted[name] = model.predict_proba(pre.transform(frame[newest]))[:, 1].mean()
+        if name == "bent":
+            encoded = pre.transform(frame.iloc[:5])
+            assert encoded.shape[1] == 2 + 4  # value, missing indicator, four bends (none on the indicator)
+            assert column_map(pre, ["tenure_days"]).sum(axis=0).tolist() == [6.0]
+    truth = y[newest].mean()
+    assert abs(predicted["bent"] - truth) < 0.03 < truth - predicted["plain"], (predicted, truth)
+    trees = [build_preprocessor([p], "boost", "binary").fit(frame, y).transform(frame) for p in (plain, bent)]
+    assert np.array_equal(trees[0], trees[1], equal_nan=True)
+
 def test_unseen_categories_and_missing_values_are_scored() -> None:
     """Check that new categories, missing values and text flags at transform time do not fail."""
     frame = _frame()

@@ -81,6 +81,15 @@ def test_hinge_basis_bends_at_training_quantiles_and_saves_safely(tmp_path: Path
     assert sio.get_untrusted_types(file=tmp_path / "b.skops") == ["kpiml.features._transformers.HingeBasis"]
 
 
+def test_hinge_basis_with_fixed_knots_bends_there_and_skips_knots_beyond_the_data() -> None:
+    """Check that fixed knots give the days short of each knot, in the column's units, and a knot outside a column's range adds no column."""
+    train = np.array([[0.0, 0.0], [40.0, 1.0], [200.0, 0.0], [400.0, 1.0]])
+    basis = HingeBasis(knots=(30.0, 90.0, 180.0, 365.0)).fit(train)
+    assert [k.tolist() for k in basis.knots_] == [[30.0, 90.0, 180.0, 365.0], []]
+    assert basis.transform(np.array([[100.0, 1.0]])).tolist() == [[0.0, 0.0, 80.0, 265.0]]  # days short of each knot
+    assert basis.get_feature_names_out(["tenure", "flag"]).tolist() == [f"tenure__hinge{j}" for j in range(4)]
+
+
 def test_feature_pruner_drops_constants_and_duplicates() -> None:
     """Check that constant and perfectly correlated columns are removed, signal kept."""
     rng = np.random.default_rng(0)

@@ -71,6 +71,20 @@ def test_plan_lists_windows_and_features_with_reasons(planned: Path, table: Path
     assert f"| `login_count_30d` | {reason} |" in plan
 
 
+
+def test_durations_bend_for_linear_models_at_a_month_quarter_half_year_and_year(planned: Path) -> None:
+    """Check that tenure and days-since features are planned with hinges at 30/90/180/365 days (with why), and counts get none."""
+    spec = load_spec(planned / "kpiml.yaml")
+    assert spec.snapshot is not None
+    durations = {f.name for f in spec.snapshot.features if f.duration}
+    assert {"tenure_days", "login_days_since_last", "days_since_last_event"} <= durations
+    assert not {"login_count_30d", "login_share_90d"} & durations
+    plans = {c.name: c for c in spec.columns}
+    assert all(plans[name].hinges == [30, 90, 180, 365] and plans[name].outliers != "log1p" for name in durations)
+    assert "A duration: linear models get bends at 30, 90, 180 and 365 days" in plans["tenure_days"].reason
+    assert not plans["login_count_30d"].hinges and "A duration" not in plans["login_count_30d"].reason
+
+
 def _with_column(table: Path, out: Path, name: str, values: np.ndarray, keep_description: bool) -> Path:
     """The table plus one column: through pyarrow (description kept) or pandas (description lost)."""
     if keep_description:

@@ -84,7 +84,7 @@ def _groups(columns: list[ColumnPlan], kinds: dict[str, str]) -> dict[tuple[str,
     groups: dict[tuple[str, ...], list[str]] = {}
     for name, kind in kinds.items():
         col = _plan(columns, name)
-        key = (kind, name) if kind == "text" else (kind, col.impute, col.encode, col.scale, col.outliers)
+        key = (kind, name) if kind == "text" else (kind, col.impute, col.encode, col.scale, col.outliers, *map(str, col.hinges))
         groups.setdefault(key, []).append(name)
     return groups
 
@@ -109,9 +109,22 @@ def _numeric_step(col: ColumnPlan, kind: str, flavour: str) -> Any:
         steps.append(OutlierClipper(method=col.outliers))
     default = "most_frequent" if kind == "boolean" else "median"
     steps.extend(_impute_scale(col, flavour, numeric_default=default, scale=kind == "numeric"))
+    if flavour in LINEAR_FLAVOURS and kind == "numeric" and col.hinges:
+        return _with_fixed_hinges(steps[:-1], steps[-1], tuple(col.hinges))
     if flavour == "spline" and kind == "numeric":
         return _with_splines(_chain(*steps))
     return _chain(*steps) if steps else "passthrough"
+
+
+def _with_fixed_hinges(head: list[Any], scaler: Any, knots: tuple[float, ...]) -> Any:
+    """Clipped and imputed values (`head`), then beside the scaled columns a standardised
+    hinge basis at the plan's knots, taken in the column's own units (days) before scaling
+    moves them. The spline flavour uses these knots too, in place of its quantile ones."""
+    from sklearn.pipeline import FeatureUnion, make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    basis = make_pipeline(HingeBasis(knots=knots), StandardScaler())
+    return make_pipeline(*head, FeatureUnion([("value", scaler), ("hinge", basis)]))
 
 
 def _with_splines(step: Any) -> Any:

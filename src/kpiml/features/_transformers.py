@@ -301,20 +301,30 @@ class HingeBasis(TransformerMixin, BaseEstimator):
     this one stores only arrays of knots.
     """
 
-    def __init__(self, n_knots: int = 5) -> None:
+    def __init__(self, n_knots: int = 5, knots: tuple[float, ...] = ()) -> None:
         self.n_knots = n_knots
+        # Fixed knots for every column (e.g. 30, 90, 180, 365 days of a duration), else quantiles.
+        # Fixed knots give max(0, knot - x), not max(0, x - knot): the same span, but where most
+        # rows lie far beyond the knots (long tenures) an early bend is then one small column
+        # of new entities, not the difference of two large, nearly equal ones that L2 shrinks.
+        self.knots = knots
 
     def fit(self, X: Any, y: Any = None) -> HingeBasis:
         values = np.asarray(X, dtype="float64")
         levels = np.arange(1, self.n_knots + 1) / (self.n_knots + 1)
-        self.knots_ = [np.unique(np.nanquantile(col, levels)) if np.isfinite(col).any() else np.zeros(0) for col in values.T]
+        if self.knots:  # a knot outside a column's range adds only zeros or a copy of the column
+            fixed = np.asarray(sorted(self.knots), dtype="float64")
+            self.knots_ = [fixed[(fixed > np.nanmin(col)) & (fixed < np.nanmax(col))] if np.isfinite(col).any() else np.zeros(0) for col in values.T]
+        else:
+            self.knots_ = [np.unique(np.nanquantile(col, levels)) if np.isfinite(col).any() else np.zeros(0) for col in values.T]
         self.n_features_in_ = values.shape[1]
         return self
 
     def transform(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "knots_")
         values = np.asarray(X, dtype="float64")
-        parts = [np.maximum(0.0, values[:, [i]] - knots[None, :]) for i, knots in enumerate(self.knots_) if len(knots)]
+        sign = -1.0 if self.knots else 1.0  # fixed knots: days short of each, max(0, knot - x), see __init__
+        parts = [np.maximum(0.0, sign * (values[:, [i]] - knots[None, :])) for i, knots in enumerate(self.knots_) if len(knots)]
         return np.hstack(parts) if parts else np.zeros((len(values), 0))
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:

@@ -31,6 +31,7 @@ from kpiml.spec import (
     ProjectBlock,
     SearchBlock,
     SnapshotBlock,
+    SnapshotFeature,
     Spec,
     SplitBlock,
     SplitStrategy,
@@ -131,11 +132,30 @@ def column_plan(p: ColumnProfile, leaks: dict[str, str], split_cols: dict[str, C
     return ColumnPlan(**base, use="feature", encode="tfidf", reason="Free text: TF-IDF of words, limited vocabulary.")
 
 
-def _with_origin(plan: ColumnPlan, built: dict[str, str]) -> ColumnPlan:
-    """A built snapshot feature's plan, prefixed with why `kpiml snapshots` made it."""
-    if plan.name not in built or plan.use != "feature":
+#: Where a duration's effect may bend, in days, for linear models: a month, a quarter, half a year, a year.
+DURATION_HINGES = (30.0, 90.0, 180.0, 365.0)
+
+
+def _with_origin(plan: ColumnPlan, built: dict[str, SnapshotFeature]) -> ColumnPlan:
+    """A built snapshot feature's plan, prefixed with why `kpiml snapshots` made it.
+
+    A duration gets bends for linear models at a month, a quarter, half a year and a year
+    (DURATION_HINGES): the risk it carries changes most in the first weeks (a new customer,
+    a fresh lapse) and little over later years, a curve that neither days nor their log
+    follow. Without the bends a linear model read newness from counts over windows longer
+    than the entity had existed: on simulated snapshots (40,000 customers, simulator seeds
+    1-3) `kpiml train` ranked tenure 23rd-48th when a logistic model shipped, 17th-64th with
+    log1p on durations (tried beside daily event rates), and 4th-5th with the bends
+    (tests/snapshots/test_train_quality.py)."""
+    feature = built.get(plan.name)
+    if feature is None or plan.use != "feature":
         return plan
-    return plan.model_copy(update={"reason": f"Point-in-time feature ({built[plan.name]}). {plan.reason}"})
+    update: dict[str, Any] = {"reason": f"Point-in-time feature ({feature.reason}). {plan.reason}"}
+    if feature.duration and plan.role == "numeric":
+        was_log = plan.outliers == "log1p"
+        update.update(outliers="none" if was_log else plan.outliers, hinges=list(DURATION_HINGES))
+        update["reason"] += " A duration: linear models get bends at 30, 90, 180 and 365 days" + (" instead of the log1p (the bends are in days)." if was_log else ".")
+    return plan.model_copy(update=update)
 
 
 def split_block(profile: Profile, rows: int, snapshot: SnapshotBlock | None = None, frame: pd.DataFrame | None = None) -> SplitBlock:
@@ -278,7 +298,7 @@ def deployment_blocks(kpi: KpiBlock, profile: Profile) -> tuple[DeploymentBlock,
 def build_spec(profile: Profile, source: str, table: str | None = None, query: str | None = None, budget: int | None = None, snapshot: SnapshotBlock | None = None, frame: pd.DataFrame | None = None) -> Spec:
     """Every decision of the plan for this profile, as an editable spec (`frame`: the labelled rows, for a snapshot's split)."""
     from kpiml.planning.risks import assess_risks
-    from kpiml.planning.snapshot import feature_reason, snapshot_kpi
+    from kpiml.planning.snapshot import built_features, snapshot_kpi
 
     rows = sum(profile.target.counts.values()) if profile.target.counts else profile.rows - profile.target.missing_dropped
     leaks = {s.column: s.evidence for s in profile.leakage}
@@ -287,7 +307,7 @@ def build_spec(profile: Profile, source: str, table: str | None = None, query: s
     if snapshot is not None:
         pairs.append((snapshot.cutoff_column, "time"))
     split_cols = {c: u for c, u in pairs if c}
-    built = feature_reason(snapshot)
+    built = built_features(snapshot)
     cols = [_with_origin(column_plan(p, leaks, split_cols), built) for p in profile.column_profiles]
     cols.append(ColumnPlan(name=profile.target.column, role="numeric" if profile.target.problem == "regression" else "categorical", use="target", reason=profile.target.reason))
     n_feat = sum(c.use == "feature" for c in cols)

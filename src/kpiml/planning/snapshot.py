@@ -35,7 +35,7 @@ def detect_snapshot(location: str | Path, frame: pd.DataFrame, query: str | None
             entity_column=info.entity_id, cutoff_column=info.cutoff_column, label_column=info.label_column,
             horizon_days=info.horizon_days, label_definition=info.label_definition, cutoffs=info.cutoffs,
             windows=info.windows, window_reason=info.window_reason,
-            features=[SnapshotFeature(name=f["name"], reason=f.get("reason", "")) for f in info.features],
+            features=[SnapshotFeature(name=f["name"], reason=f.get("reason", ""), duration=bool(f.get("duration", False))) for f in info.features],
             reason=f"Recognised as a snapshot table from the description `kpiml snapshots` wrote into {Path(location).name}: one row per ('{info.entity_id}', '{info.cutoff_column}'), features from events before the cutoff, label {info.label_definition}.",
         )
     return _from_columns(frame)
@@ -130,6 +130,6 @@ def snapshot_kpi(kpi: KpiBlock, snapshot: SnapshotBlock) -> KpiBlock:
                                   "reason": f"The snapshot label is {snapshot.label_definition}: customer churn, so the churn template applies. No economics were given, so models are ranked by ROC-AUC until kpi.economics is filled."})
 
 
-def feature_reason(snapshot: SnapshotBlock | None) -> dict[str, str]:
-    """Why each built feature exists, by column name (empty for other tables)."""
-    return {f.name: f.reason for f in snapshot.features} if snapshot else {}
+def built_features(snapshot: SnapshotBlock | None) -> dict[str, SnapshotFeature]:
+    """The features `kpiml snapshots` built, by column name (empty for other tables)."""
+    return {f.name: f for f in snapshot.features} if snapshot else {}

@@ -246,7 +246,7 @@ def snapshot_metadata(spec: SnapshotSpec, cutoffs: list[date], catalog: list[Fea
         "cutoffs": [c.isoformat() for c in cutoffs],
         "windows": spec.windows,
         "window_reason": "7 days catches sudden change, 30 is a billing month, 90 a quarter that steadies rare events, 180 the entity's normal level",
-        "features": [{"name": f.name, "reason": f.reason} for f in catalog],
+        "features": [{"name": f.name, "reason": f.reason, **({"duration": True} if f.duration else {})} for f in catalog],
         "split": {
             "strategy": "time",
             "time_column": "cutoff",

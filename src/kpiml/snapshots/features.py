@@ -9,7 +9,9 @@ at scan time. Each feature carries the reason it exists, for the plan.
 Windows (default 7, 30, 90, 180 days): a week catches sudden change, 30 days is one
 billing month, 90 days is a quarter that steadies rare events (tickets, failures), 180 days
 is the entity's normal level. Trends compare a window with the one before it, which needs
-twice its length of history, so only windows at most half the longest get a trend.
+twice its length of history, so only windows at most half the longest get a trend. Durations
+(tenure, days since an event) are marked as such: the plan gives linear models bends in
+them (planning.decide).
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ class Feature:
     name: str
     sql: str
     reason: str
+    #: A duration (days since signup or since an event): its effect tends to change most in
+    #: the first weeks, so the plan lets linear models bend it; trees need nothing.
+    duration: bool = False
 
 
 def trend_windows(windows: list[int]) -> list[int]:
@@ -81,7 +86,7 @@ def features(kinds: list[EventKind], windows: list[int], has_signup: bool) -> li
     out += _total_features(kinds, windows)
     out += _ratio_features(kinds, windows)
     tenure = "(epoch(b.cutoff) - epoch(b.start_ts)) / 86400.0" if has_signup else "CAST(b.cd - h.first_day AS DOUBLE)"
-    out.append(Feature("tenure_days", tenure, "days since signup (or first event): new entities leave more often than settled ones"))
+    out.append(Feature("tenure_days", tenure, "days since signup (or first event): new entities leave more often than settled ones", duration=True))
     return _unique(out)
 
 
@@ -92,7 +97,7 @@ def _unique(out: list[Feature]) -> list[Feature]:
     for feature in out:
         name = feature.name if feature.name not in seen else f"all_{feature.name}"
         seen.add(name)
-        unique.append(Feature(name, feature.sql, feature.reason))
+        unique.append(Feature(name, feature.sql, feature.reason, feature.duration))
     return unique
 
 
@@ -109,7 +114,7 @@ def _kind_features(kind: EventKind, windows: list[int]) -> list[Feature]:
             total = f"coalesce(w.s_{kind.key}_{w}, 0)"
             out.append(Feature(f"{k}_sum_{w}d", total, f"total value of '{k}' in the last {w} days (money or volume at stake)"))
             out.append(Feature(f"{k}_mean_{w}d", f"{total} / nullif({_n(kind, w)}, 0)", f"typical value of one '{k}' in the last {w} days; empty without events"))
-    out.append(Feature(f"{k}_days_since_last", f"b.cd - h.last_{kind.key}", f"days since the last '{k}' (all history): lapsing entities stop acting before they leave; empty if never"))
+    out.append(Feature(f"{k}_days_since_last", f"b.cd - h.last_{kind.key}", f"days since the last '{k}' (all history): lapsing entities stop acting before they leave; empty if never", duration=True))
     for w in trend_windows(windows):
         prev = f"({_n(kind, 2 * w)} - {_n(kind, w)})"
         out.append(Feature(f"{k}_trend_{w}d", f"ln(CAST({_n(kind, w)} + 1 AS DOUBLE) / ({prev} + 1))", f"log ratio of '{k}' in the last {w} days to the {w} days before: a falling trend flags disengagement before the level is low"))
@@ -122,7 +127,7 @@ def _total_features(kinds: list[EventKind], windows: list[int]) -> list[Feature]
     for w in windows if len(kinds) > 1 else []:  # one kind: its own counts say it all
         total = " + ".join(_n(k, w) for k in kinds)
         out.append(Feature(f"events_count_{w}d", f"CAST({total} AS INTEGER)", f"all events in the last {w} days: overall activity"))
-    out.append(Feature("days_since_last_event", "b.cd - h.last_day", "days since any event: the plainest sign of lapsing; empty if never"))
+    out.append(Feature("days_since_last_event", "b.cd - h.last_day", "days since any event: the plainest sign of lapsing; empty if never", duration=True))
     sw = share_window(windows)
     total = " + ".join(_n(k, sw) for k in kinds)
     if len(kinds) > 1:

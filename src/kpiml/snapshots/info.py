@@ -31,7 +31,7 @@ class SnapshotInfo:
     label_definition: str
     cutoffs: list[str]
     windows: list[int]
-    features: list[dict[str, str]]
+    features: list[dict[str, Any]]  # name, reason, and duration: true for days-since features
     split: dict[str, str] = field(default_factory=dict)
     window_reason: str = ""
 
