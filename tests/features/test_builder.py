@@ -88,7 +88,6 @@ def test_spline_flavour_lets_a_linear_model_fit_a_bend() -> None:
     assert aucs["spline"] > 0.9 and aucs["spline"] > aucs["linear"] + 0.2
 
 
-
 def test_fixed_hinges_let_a_linear_model_follow_risk_that_fades_with_tenure() -> None:
     """Check that a column planned with hinges at 30/90/180/365 days gives linear models bends there, in days, and trees nothing extra.
 
@@ -121,6 +120,7 @@ def test_fixed_hinges_let_a_linear_model_follow_risk_that_fades_with_tenure() ->
     assert abs(predicted["bent"] - truth) < 0.03 < truth - predicted["plain"], (predicted, truth)
     trees = [build_preprocessor([p], "boost", "binary").fit(frame, y).transform(frame) for p in (plain, bent)]
     assert np.array_equal(trees[0], trees[1], equal_nan=True)
+
 
 def test_unseen_categories_and_missing_values_are_scored() -> None:
     """Check that new categories, missing values and text flags at transform time do not fail."""
