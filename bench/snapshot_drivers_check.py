@@ -19,31 +19,10 @@ from typing import Any
 
 import pandas as pd
 
-DRIVERS = {
-    "engagement": ("login_",),
-    "friction": ("ticket_",),
-    "card problem": ("payment_failure_", "payment_share_", "payment_count_"),
-    "tenure": ("tenure_",),
-}
+from kpiml.snapshots.simulate import KNOWN_DRIVERS
+
 TOP = 12
 CUSTOMERS = 40_000
-
-
-def _snapshots(folder: Path, seed: int) -> tuple[Any, Any]:
-    from kpiml.snapshots import build_snapshots, snapshot_spec_from_dict
-    from kpiml.snapshots.simulate import SimulationConfig, simulate
-
-    sim = simulate(SimulationConfig(n_customers=CUSTOMERS, seed=seed))
-    sim.entities.to_parquet(folder / "entities.parquet")
-    sim.events.to_parquet(folder / "events.parquet")
-    result = build_snapshots(snapshot_spec_from_dict({
-        "entities": {"source": str(folder / "entities.parquet"), "id_column": "customer_id", "time_column": "signup_date"},
-        "events": [{"source": str(folder / "events.parquet"), "time_column": "event_time", "type_column": "event_type", "value_column": "amount"}],
-        "label": {"event": "cancel", "horizon_days": 30},
-        "out": str(folder / "snapshots.parquet"),
-        "threads": 2,
-    }))
-    return sim, result
 
 
 def _train(table: Path, project: Path) -> None:
@@ -62,12 +41,13 @@ def check(seed: int) -> dict[str, Any]:
 
     from kpiml.artifact import load_bundle
     from kpiml.evaluation.explanations import explain
+    from kpiml.snapshots.simulate import monthly_churn_snapshots
     from kpiml.spec import load_spec
     from kpiml.training import encode_target, plan_splits
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        sim, result = _snapshots(folder, seed)
+        sim, result = monthly_churn_snapshots(folder, CUSTOMERS, seed)
         _train(result.path, folder / "project")
         metrics = json.loads((folder / "project" / "metrics.json").read_text(encoding="utf-8"))
         frame = pd.read_parquet(result.path)
@@ -81,7 +61,7 @@ def check(seed: int) -> dict[str, Any]:
     columns = list(model.feature_columns)
     effects = pd.DataFrame(explain(model, rows[columns], background=rows[columns]).effect, columns=columns)
     single = effects.abs().mean().sort_values(ascending=False)
-    drivers = {name: round(float(effects[[c for c in columns if c.startswith(p)]].sum(axis=1).abs().mean()), 5) for name, p in DRIVERS.items()}
+    drivers = {name: round(float(effects[[c for c in columns if c.startswith(p)]].sum(axis=1).abs().mean()), 5) for name, p in KNOWN_DRIVERS.items()}
     return {
         "seed": seed,
         "holdout_auc": round(metrics["holdout"]["roc_auc"], 4),

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kpiml.snapshots.simulate import Simulation, SimulationConfig, simulate
+from kpiml.snapshots.simulate import Simulation, SimulationConfig, monthly_churn_snapshots, simulate
 
 CUTOFFS = [date(2024, 2, 1), date(2024, 3, 1), date(2024, 4, 1)]
 
@@ -104,20 +104,4 @@ def logins_after_cutoff() -> Callable[[pd.DataFrame, pd.DataFrame], np.ndarray]:
 @pytest.fixture(scope="session")
 def simulated_snapshots() -> Callable[[Path, int, int], tuple[Simulation, Any]]:
     """Simulate customers, write their tables to `folder` and build monthly 30-day-churn snapshots."""
-
-    def build(folder: Path, n_customers: int, seed: int) -> tuple[Simulation, Any]:
-        from kpiml.snapshots import build_snapshots, snapshot_spec_from_dict
-
-        sim = simulate(SimulationConfig(n_customers=n_customers, seed=seed))
-        sim.entities.to_parquet(folder / "entities.parquet")
-        sim.events.to_parquet(folder / "events.parquet")
-        result = build_snapshots(snapshot_spec_from_dict({
-            "entities": {"source": str(folder / "entities.parquet"), "id_column": "customer_id", "time_column": "signup_date"},
-            "events": [{"source": str(folder / "events.parquet"), "time_column": "event_time", "type_column": "event_type", "value_column": "amount"}],
-            "label": {"event": "cancel", "horizon_days": 30},
-            "out": str(folder / "snapshots.parquet"),
-            "threads": 2,
-        }))
-        return sim, result
-
-    return build
+    return monthly_churn_snapshots

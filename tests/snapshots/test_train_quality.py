@@ -45,13 +45,9 @@ import pandas as pd
 import pytest
 
 from kpiml.cli import main
+from kpiml.snapshots.simulate import KNOWN_DRIVERS
 
-DRIVERS = {
-    "engagement": ("login_",),
-    "friction": ("ticket_",),
-    "card problem": ("payment_failure_", "payment_share_", "payment_count_"),
-    "tenure": ("tenure_",),
-}
+DRIVERS = KNOWN_DRIVERS
 TOP = 12
 BUDGET = 60
 N_CUSTOMERS = 40_000

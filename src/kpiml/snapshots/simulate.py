@@ -31,9 +31,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from kpiml.snapshots.build import SnapshotResult
 
 CHUNK = 10_000  # customers generated together; fixed so output does not depend on n
 EVENT_TYPES = ("login", "ticket", "payment", "payment_failure", "cancel")
@@ -120,6 +124,36 @@ def simulate_to_parquet(config: SimulationConfig, folder: Path) -> tuple[Path, P
     entities_path = folder / "entities.parquet"
     pd.concat(entity_parts, ignore_index=True).to_parquet(entities_path, index=False)
     return entities_path, events_dir
+
+
+#: The simulator's drivers of cancellation and the prefixes of the snapshot features derived
+#: from each. A bill is a payment or a failure (_bills), so payment counts and the payments'
+#: share of events carry the card problem too.
+KNOWN_DRIVERS: dict[str, tuple[str, ...]] = {
+    "engagement": ("login_",),
+    "friction": ("ticket_",),
+    "card problem": ("payment_failure_", "payment_share_", "payment_count_"),
+    "tenure": ("tenure_",),
+}
+
+
+def monthly_churn_snapshots(folder: Path, n_customers: int, seed: int) -> tuple[Simulation, SnapshotResult]:
+    """Simulate customers, write their tables to `folder` and build monthly 30-day-churn
+    snapshots there (tests and the driver check share this set-up); returns the simulation
+    and the build result."""
+    from kpiml.snapshots import build_snapshots, snapshot_spec_from_dict
+
+    sim = simulate(SimulationConfig(n_customers=n_customers, seed=seed))
+    sim.entities.to_parquet(folder / "entities.parquet")
+    sim.events.to_parquet(folder / "events.parquet")
+    result = build_snapshots(snapshot_spec_from_dict({
+        "entities": {"source": str(folder / "entities.parquet"), "id_column": "customer_id", "time_column": "signup_date"},
+        "events": [{"source": str(folder / "events.parquet"), "time_column": "event_time", "type_column": "event_type", "value_column": "amount"}],
+        "label": {"event": "cancel", "horizon_days": 30},
+        "out": str(folder / "snapshots.parquet"),
+        "threads": 2,
+    }))
+    return sim, result
 
 
 def _chunks(config: SimulationConfig) -> Iterator[tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]]:
