@@ -40,7 +40,7 @@ def check(seed: int) -> dict[str, Any]:
     from sklearn.metrics import roc_auc_score
 
     from kpiml.artifact import load_bundle
-    from kpiml.evaluation.explanations import explain
+    from kpiml.evaluation.explanations import contributions, group_importance
     from kpiml.snapshots.simulate import monthly_churn_snapshots
     from kpiml.spec import load_spec
     from kpiml.training import encode_target, plan_splits
@@ -57,11 +57,9 @@ def check(seed: int) -> dict[str, Any]:
         held = frame.iloc[splits.holdout]
         truth = held[["customer_id", "cutoff"]].merge(sim.true_probability(result.cutoffs, 30), on=["customer_id", "cutoff"], how="left")
         model = load_bundle(folder / "project" / "model").model
-    rows = held.sample(5000, random_state=0) if len(held) > 5000 else held
-    columns = list(model.feature_columns)
-    effects = pd.DataFrame(explain(model, rows[columns], background=rows[columns]).effect, columns=columns)
+    effects = contributions(model, held)
     single = effects.abs().mean().sort_values(ascending=False)
-    drivers = {name: round(float(effects[[c for c in columns if c.startswith(p)]].sum(axis=1).abs().mean()), 5) for name, p in KNOWN_DRIVERS.items()}
+    drivers = group_importance(effects, KNOWN_DRIVERS).round(5).to_dict()
     return {
         "seed": seed,
         "holdout_auc": round(metrics["holdout"]["roc_auc"], 4),

@@ -244,6 +244,21 @@ def test_global_importance_ranks_the_drivers(parts: dict[str, Any], data: pd.Dat
     assert "mean |contribution|" in shap["method"].iloc[0] and "permutation" in perm["method"].iloc[0]
 
 
+
+def test_group_importance_is_the_summed_contribution_of_its_columns(parts: dict[str, Any], data: pd.DataFrame) -> None:
+    """Check that per-row contributions give global_importance's figures, and a group's importance is the mean |sum| of its columns' contributions."""
+    from kpiml.evaluation.explanations import contributions, group_importance
+
+    model = single(parts, "logistic", data)
+    effects = contributions(model, data, max_rows=500)
+    assert len(effects) == 500 and list(effects.columns) == list(model.feature_columns)
+    reported = global_importance(model, data, max_rows=500).set_index("feature")["importance"]
+    np.testing.assert_allclose(effects.abs().mean()[reported.index], reported, rtol=0, atol=1e-12)
+    first, second = list(effects.columns[:2])
+    grouped = group_importance(effects, {"pair": (first, second), "one": (first,)})
+    assert grouped["pair"] == pytest.approx((effects[first] + effects[second]).abs().mean())
+    assert grouped["one"] == pytest.approx(effects[first].abs().mean())
+
 def test_predict_reason_columns_match_the_service_texts(parts: dict[str, Any], data: pd.DataFrame) -> None:
     """Check that `kpiml predict`'s reason_1..3 are the texts the service answers, and the scores do not change."""
     from kpiml.predicting import score_frame

@@ -618,7 +618,7 @@ def global_importance(model: Any, frame: pd.DataFrame, target: Any = None, *, se
     time (TreeSHAP's cost grows with the trees: 3,000-round boosters took 11 ms a row).
     """
     columns = list(model.feature_columns) or list(frame.columns)
-    rows = frame.sample(max_rows, random_state=seed) if len(frame) > max_rows else frame
+    rows = _importance_rows(frame, seed, max_rows)
     labels = None if target is None else pd.Series(np.asarray(target), index=frame.index).loc[rows.index].to_numpy()
     if _contribution_based(model):
         values, seen = _mean_abs_effect(model, rows[columns], max_seconds)
@@ -628,6 +628,26 @@ def global_importance(model: Any, frame: pd.DataFrame, target: Any = None, *, se
         method = "permutation importance" + ("" if labels is not None else " (mean |score change|)")
     out = pd.DataFrame({"feature": columns, "importance": values, "method": method})
     return out.sort_values("importance", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def _importance_rows(frame: pd.DataFrame, seed: int, max_rows: int) -> pd.DataFrame:
+    return frame.sample(max_rows, random_state=seed) if len(frame) > max_rows else frame
+
+
+def contributions(model: Any, frame: pd.DataFrame, *, seed: int = 0, max_rows: int = 5000) -> pd.DataFrame:
+    """Each input column's contribution to each row's score, on the rows `global_importance`
+    explains (a seeded sample of at most `max_rows`, which is also the reference)."""
+    columns = list(model.feature_columns) or list(frame.columns)
+    rows = _importance_rows(frame, seed, max_rows)[columns]
+    return pd.DataFrame(explain(model, rows, background=rows).effect, columns=columns, index=rows.index)
+
+
+def group_importance(effects: pd.DataFrame, groups: dict[str, tuple[str, ...]]) -> pd.Series:
+    """Mean |sum of the contributions of a group's columns| (those whose names start with one
+    of its prefixes), per group. Contributions add up, so this is the group's own effect on the
+    scores; ranking single columns instead splits a cause measured by many correlated columns
+    (logins over four windows, their share, their trend) into small pieces."""
+    return pd.Series({name: float(effects[[c for c in effects if c.startswith(prefixes)]].sum(axis=1).abs().mean()) for name, prefixes in groups.items()})
 
 
 IMPORTANCE_CHUNK = 50  # rows explained at a time when the importance has a time limit
